@@ -1,0 +1,237 @@
+"""`commons-assets`: one command for each thing a person does.
+
+    commons-assets demo seed [--users N] [--events M] [--seed S] [--until DATE]
+    commons-assets release [--week 2026-W47] [--target DIR]
+    commons-assets validate [--week 2026-W47]
+    commons-assets ui [--port 3000]
+    commons-assets warehouse start|stop|url
+
+Errors a person can fix (a bad setting, an unreachable server, a blocked release) are one clear message and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from commons_assets.settings import SettingsError, get_settings
+
+EXIT_BLOCKED = 2  # the release was stopped by a check: nothing was published
+EXIT_ERROR = 1  # a setting or an input is wrong
+
+
+class CliError(RuntimeError):
+    pass
+
+
+def _prepare_dagster_home() -> Path:
+    """The CLI and `commons-assets ui` share one Dagster home, so CLI runs show in the UI's history."""
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().dagster_home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _cmd_demo_seed(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from commons_assets import warehouse
+    from commons_assets.demo.seed import seed_demo
+
+    settings = get_settings()
+    info = warehouse.resolve()
+    warehouse.check_reachable(info)
+    until = dt.date.fromisoformat(args.until) if args.until else None
+    started = dt.datetime.now()
+    with psycopg.connect(info.conninfo()) as conn:
+        counts = seed_demo(
+            conn, schema=settings.source_schema, users=args.users, events=args.events, seed=args.seed, until=until
+        )
+    took = (dt.datetime.now() - started).total_seconds()
+    print(f"demo service seeded in schema {settings.source_schema!r} of {info.describe()} in {took:.1f} s:")
+    for table, rows in counts.items():
+        print(f"  {table:<12} {rows:>12,} rows")
+    return 0
+
+
+def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
+    import dagster as dg
+
+    from commons_assets import warehouse
+    from commons_assets.dbt.project import ensure_manifest
+    from commons_assets.partitions import check_releasable, last_complete_week
+
+    week = week or last_complete_week()
+    partition_key = check_releasable(week)
+    warehouse.check_reachable(warehouse.resolve())
+    _prepare_dagster_home()
+    ensure_manifest()
+    from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
+
+    job = defs.resolve_job_def(JOB_NAME if publish else VALIDATION_JOB_NAME)
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if publish and target:
+        run_config["ops"] = {"release_publication": {"config": {"target": str(Path(target).resolve())}}}
+    instance = dg.DagsterInstance.get()
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        run_config=run_config,
+        raise_on_error=False,
+        tags={"commons/launched_by": "cli"},
+    )
+    return _report(result, week, target, publish)
+
+
+def _report(result, week: str, target: str | None, publish: bool) -> int:
+    import dagster as dg
+
+    failed_checks = [
+        e for e in result.get_asset_check_evaluations() if not e.passed
+    ]
+    failures = [
+        e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
+    ]
+    verb = "release" if publish else "validation"
+    if failed_checks or failures or not result.success:
+        print(f"{verb} of {week} BLOCKED (run {result.run_id}); nothing was published.", file=sys.stderr)
+        for evaluation in failed_checks:
+            key = evaluation.asset_check_key
+            print(f"  failed check {key.asset_key.to_user_string()}:{key.name}", file=sys.stderr)
+            description = evaluation.description
+            if description:
+                for line in description.split("; "):
+                    print(f"      {line}", file=sys.stderr)
+        for event in failures:
+            message = _failure_message(event)
+            print(f"  failed step {event.step_key}: {message}", file=sys.stderr)
+        return EXIT_BLOCKED
+    if not publish:
+        print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
+        return 0
+    root = Path(target).resolve() if target else get_settings().releases_dir
+    manifest = json.loads((root / week / "release.json").read_text(encoding="utf-8"))
+    print(f"release {week} published to {root / week} (run {result.run_id}):")
+    for item in manifest["files"]:
+        print(f"  {item['dataset']:<24} {item['rows']:>10,} rows  {item['path']}")
+    print(f"  {len(manifest['files'])} file(s)")
+    return 0
+
+
+def _failure_message(event) -> str:
+    """The message a person can act on: a dg.Failure's description, else the innermost error's first line."""
+    data = event.step_failure_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "unknown error"
+    return f"{error.cls_name}: {error.message.strip().splitlines()[0] if error.message.strip() else ''}"
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    return _run_weekly_release(args.week, args.target, publish=True)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    return _run_weekly_release(args.week, None, publish=False)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from commons_assets import warehouse
+    from commons_assets.dbt.project import ensure_manifest
+
+    warehouse.check_reachable(warehouse.resolve())
+    _prepare_dagster_home()
+    ensure_manifest()
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    dagster = Path(sys.executable).with_name("dagster")
+    os.execv(
+        str(dagster),
+        [str(dagster), "dev", "-w", str(workspace), "--host", args.host, "--port", str(args.port)],
+    )
+    return 0  # not reached
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    from commons_assets import warehouse
+
+    settings = get_settings()
+    if args.action == "stop":
+        if settings.warehouse_url:
+            raise CliError("COMMONS_WAREHOUSE_URL is set: that server is not ours to stop")
+        stopped = warehouse.stop_embedded(settings.warehouse_data_dir)
+        print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+        return 0
+    info = warehouse.resolve()
+    warehouse.check_reachable(info)
+    print(f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="commons-assets",
+        description="Weekly anonymised open-data releases of a public digital service.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the demo service « Signalo »")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True)
+    seed = demo_sub.add_parser("seed", help="(re)create the demo service's database, deterministically")
+    seed.add_argument("--users", type=int, default=20_000)
+    seed.add_argument("--events", type=int, default=300_000)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--until", help="last day with data, YYYY-MM-DD (default: today)")
+    seed.set_defaults(func=_cmd_demo_seed)
+
+    release = sub.add_parser("release", help="run the weekly release for one ISO week")
+    release.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week)")
+    release.add_argument("--target", help="release folder (default: COMMONS_RELEASES_DIR or ./releases)")
+    release.set_defaults(func=_cmd_release)
+
+    validate = sub.add_parser("validate", help="build the models and run every check, without exporting")
+    validate.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week)")
+    validate.set_defaults(func=_cmd_validate)
+
+    ui = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this project")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
+
+    wh = sub.add_parser("warehouse", help="the embedded warehouse")
+    wh.add_argument("action", choices=["start", "stop", "url"])
+    wh.set_defaults(func=_cmd_warehouse)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from commons_assets.partitions import WeekError
+    from commons_assets.privacy.policy import PolicyError
+    from commons_assets.warehouse import WarehouseError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, SettingsError, WarehouseError, WeekError, PolicyError) as err:
+        print(f"commons-assets: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as err:
+        print(f"commons-assets: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

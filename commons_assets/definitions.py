@@ -1,0 +1,65 @@
+"""The one Definitions: dbt models, privacy gate, export and publish, the weekly job and its schedule."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from commons_assets.dbt.assets import build_dbt_assets
+from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
+from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.privacy.checks import build_gate_checks
+from commons_assets.privacy.policy import load_policy
+from commons_assets.release.assets import build_release_assets
+from commons_assets.warehouse import URL_SETTING, WarehouseResource
+
+JOB_NAME = "weekly_release"
+VALIDATION_JOB_NAME = "weekly_validation"
+
+
+def _warehouse_resource() -> WarehouseResource:
+    # Through dg.EnvVar so the URL (it may hold a password) is never written into run config or the UI.
+    if os.environ.get(URL_SETTING):
+        return WarehouseResource(url=dg.EnvVar(URL_SETTING))
+    return WarehouseResource()
+
+
+def build_definitions() -> dg.Definitions:
+    project = dbt_project()
+    dbt_models = build_dbt_assets()
+    policy = load_policy(load_manifest())
+    model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
+
+    weekly_release = dg.define_asset_job(
+        JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        partitions_def=WEEKLY_PARTITIONS,
+        description="Builds the dbt models for one ISO week, runs the privacy gate, exports and publishes.",
+    )
+    # The data-contract job a service's CI runs: everything but export and publish.
+    weekly_validation = dg.define_asset_job(
+        VALIDATION_JOB_NAME,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release"),
+        partitions_def=WEEKLY_PARTITIONS,
+        description="Builds the dbt models for one ISO week and runs every check, without exporting.",
+    )
+    # Monday 03:00 Europe/Paris: the week that ended at midnight is complete and the night's loads are done.
+    weekly_schedule = dg.build_schedule_from_partitioned_job(
+        weekly_release,
+        name="weekly_release_schedule",
+        minute_of_hour=0,
+        hour_of_day=3,
+        day_of_week=1,
+    )
+    return dg.Definitions(
+        assets=[dbt_models, *build_release_assets(policy, model_keys)],
+        asset_checks=build_gate_checks(policy, model_keys),
+        jobs=[weekly_release, weekly_validation],
+        schedules=[weekly_schedule],
+        resources={"dbt": dbt_resource(), "warehouse": _warehouse_resource()},
+    )
+
+
+defs = build_definitions()

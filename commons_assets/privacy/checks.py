@@ -1,0 +1,44 @@
+"""Blocking asset checks, one per published model, generated from the policy.
+
+A blocking check only stops downstream assets of the same run: the gate, export and publish are one job.
+"""
+
+
+import dagster as dg
+
+from commons_assets.privacy.gate import evaluate
+from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.warehouse import WarehouseResource
+
+GATE_CHECK_NAME = "privacy_gate"
+
+
+def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key,
+        name=GATE_CHECK_NAME,
+        blocking=True,
+        description=(
+            f"Privacy gate for {model.dataset}: exact column allow-list, identifier detectors, "
+            f"k-anonymity (k={model.spec.k}), small cells, no source identifier."
+        ),
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect() as conn:
+            findings = evaluate(conn, model, policy)
+        return dg.AssetCheckResult(
+            passed=not findings,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(f.message for f in findings) or "no finding",
+            metadata={
+                # counts and column names only: never an offending value
+                "findings": dg.MetadataValue.json([f.as_metadata() for f in findings]),
+                "failed_checks": dg.MetadataValue.text(", ".join(sorted({f.check for f in findings})) or "none"),
+            },
+        )
+
+    return _check
+
+
+def build_gate_checks(policy: Policy, asset_keys: dict[str, dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    return [_gate_check(model, asset_keys[model.name], policy) for model in policy.published]

@@ -1,0 +1,225 @@
+"""The privacy policy, read from the dbt manifest where analysts write it.
+
+Sources: every column carries `meta.privacy`. Published models (marts/open_data): `meta.publish` describes the
+dataset, and every column carries its class. Anything missing or unknown is an error (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SOURCE_CLASSES = frozenset(
+    {"direct_identifier", "quasi_identifier", "sensitive", "free_text", "internal_id", "public"}
+)
+# What a published column may be: a generalised quasi-identifier, a sensitive attribute, public reference
+# data, an identifier drawn at random for this release only, or a count.
+PUBLISHED_CLASSES = frozenset({"quasi_identifier", "sensitive", "public", "release_id", "count"})
+PUBLISHED_PATH_PREFIX = "marts/open_data/"
+DEFAULT_K = 11
+
+
+class PolicyError(ValueError):
+    """The policy is incomplete or wrong; the message says what to add and where."""
+
+
+class PublishSpec(BaseModel):
+    """`meta.publish` of a published model, typed so that a wrong licence fails before anything runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    title: str = Field(min_length=3)
+    description: str = Field(min_length=3)
+    licence: Literal["lov2", "odc-odbl"]
+    kind: Literal["records", "aggregate"]
+    k: int = Field(default=DEFAULT_K, ge=2)
+    quasi_identifiers: list[str] = Field(default_factory=list)
+    sensitive: list[str] = Field(default_factory=list)
+    count_columns: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PublishedColumn:
+    name: str
+    privacy: str
+    data_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    name: str  # the dbt model
+    unique_id: str
+    schema: str  # where dbt builds it
+    relation: str  # schema.name, quoted for SQL
+    spec: PublishSpec
+    columns: tuple[PublishedColumn, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def dataset(self) -> str:
+        return self.spec.dataset
+
+
+@dataclass(frozen=True)
+class Policy:
+    # source table -> column -> class (None when unclassified)
+    sources: Mapping[str, Mapping[str, str | None]]
+    source_schema: str
+    published: tuple[PublishedModel, ...] = field(default_factory=tuple)
+
+    def direct_identifier_columns(self) -> list[tuple[str, str]]:
+        return [
+            (table, column)
+            for table, columns in sorted(self.sources.items())
+            for column, cls in sorted(columns.items())
+            if cls == "direct_identifier"
+        ]
+
+    def published_model(self, name: str) -> PublishedModel:
+        for model in self.published:
+            if model.name == name:
+                return model
+        raise KeyError(name)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _source_yml_hint(table: str, column: str) -> str:
+    return (
+        f"add to dbt_project/models/staging/service/_service__sources.yml, under table {table}:\n"
+        f"          - name: {column}\n"
+        f"            meta: {{privacy: <one of {', '.join(sorted(SOURCE_CLASSES))}>}}"
+    )
+
+
+def load_policy(manifest: Mapping) -> Policy:
+    """Build the policy from a dbt manifest; raise PolicyError naming every problem found."""
+    problems: list[str] = []
+    sources: dict[str, dict[str, str | None]] = {}
+    source_schema = ""
+    for source in manifest.get("sources", {}).values():
+        if source.get("source_name") != "service":
+            continue
+        source_schema = source["schema"]
+        columns: dict[str, str | None] = {}
+        for name, column in source.get("columns", {}).items():
+            cls = (column.get("meta") or {}).get("privacy") or (column.get("config", {}).get("meta") or {}).get(
+                "privacy"
+            )
+            if cls is not None and cls not in SOURCE_CLASSES:
+                problems.append(
+                    f"source column {source['name']}.{name} has unknown privacy class {cls!r} "
+                    f"(expected one of {', '.join(sorted(SOURCE_CLASSES))})"
+                )
+            columns[name] = cls
+        sources[source["name"]] = columns
+        for name, cls in columns.items():
+            if cls is None:
+                problems.append(
+                    f"source column {source['name']}.{name} has no meta.privacy: "
+                    + _source_yml_hint(source["name"], name)
+                )
+
+    published: list[PublishedModel] = []
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model":
+            continue
+        path = node.get("original_file_path", "")
+        in_open_data = f"/{PUBLISHED_PATH_PREFIX}" in f"/{path}" or path.startswith(
+            "models/" + PUBLISHED_PATH_PREFIX
+        )
+        meta = node.get("config", {}).get("meta") or node.get("meta") or {}
+        if not in_open_data:
+            if "publish" in meta:
+                problems.append(
+                    f"model {node['name']} has meta.publish but lives outside models/{PUBLISHED_PATH_PREFIX}"
+                )
+            continue
+        if "publish" not in meta:
+            problems.append(f"published model {node['name']} ({path}) has no meta.publish in its yml")
+            continue
+        try:
+            spec = PublishSpec.model_validate(meta["publish"])
+        except ValidationError as err:
+            for error in err.errors():
+                where = ".".join(str(p) for p in error["loc"])
+                problems.append(f"model {node['name']}: meta.publish.{where}: {error['msg']}")
+            continue
+        columns = []
+        for name, column in node.get("columns", {}).items():
+            cls = (column.get("meta") or {}).get("privacy") or (column.get("config", {}).get("meta") or {}).get(
+                "privacy"
+            )
+            if cls not in PUBLISHED_CLASSES:
+                problems.append(
+                    f"published column {node['name']}.{name} must carry meta.privacy, one of "
+                    f"{', '.join(sorted(PUBLISHED_CLASSES))} (got {cls!r})"
+                )
+            columns.append(
+                PublishedColumn(
+                    name=name,
+                    privacy=cls or "",
+                    data_type=(column.get("data_type") or "text").lower(),
+                    description=column.get("description") or "",
+                )
+            )
+        names = {c.name for c in columns}
+        for declared in spec.quasi_identifiers + spec.sensitive + spec.count_columns:
+            if declared not in names:
+                problems.append(f"model {node['name']}: meta.publish names column {declared!r}, which it does not declare")
+        if not columns:
+            problems.append(f"published model {node['name']} declares no columns: its yml is the allow-list")
+        published.append(
+            PublishedModel(
+                name=node["name"],
+                unique_id=node["unique_id"],
+                schema=node["schema"],
+                relation=f"{_quote(node['schema'])}.{_quote(node.get('alias') or node['name'])}",
+                spec=spec,
+                columns=tuple(columns),
+            )
+        )
+    datasets = [m.dataset for m in published]
+    for dataset in {d for d in datasets if datasets.count(d) > 1}:
+        problems.append(f"dataset {dataset!r} is published by more than one model")
+    if problems:
+        raise PolicyError("privacy policy incomplete:\n- " + "\n- ".join(problems))
+    return Policy(
+        sources=sources,
+        source_schema=source_schema,
+        published=tuple(sorted(published, key=lambda m: m.name)),
+    )
+
+
+def unclassified_columns(policy: Policy, actual: Mapping[str, list[str]]) -> list[str]:
+    """`table.column` of every column present in the source database but absent from the policy.
+
+    `actual` maps each source table to its columns as found in information_schema. A table unknown to the
+    policy is ignored (staging cannot read it), but a new column of a known table blocks the release.
+    """
+    missing = []
+    for table, columns in sorted(actual.items()):
+        if table not in policy.sources:
+            continue
+        for column in columns:
+            if column not in policy.sources[table]:
+                missing.append(f"{table}.{column}")
+    return missing
+
+
+def schema_drift_message(missing: list[str]) -> str:
+    hints = "\n".join(_source_yml_hint(*item.split(".", 1)) for item in missing)
+    return (
+        f"release blocked: {len(missing)} source column(s) without a privacy class: {', '.join(missing)}.\n"
+        f"Classify each one before anything is published:\n{hints}"
+    )

@@ -1,0 +1,101 @@
+"""Export and publish: the last two steps of the weekly release, after the privacy gate."""
+
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from commons_assets.partitions import WEEKLY_PARTITIONS, partition_key_to_iso_week
+from commons_assets.privacy.policy import Policy
+from commons_assets.release.export import export_csv, new_staging_dir, write_release_manifest
+from commons_assets.release.targets import publish_to_folder
+from commons_assets.settings import get_settings
+from commons_assets.warehouse import WarehouseResource
+
+
+class PublishConfig(dg.Config):
+    """Where the release goes; empty means COMMONS_RELEASES_DIR (default ./releases)."""
+
+    target: str = ""
+
+
+def _staging_dir(run_id: str, week: str) -> Path:
+    return get_settings().export_staging_dir / run_id / week
+
+
+def verify_staged_release(week_dir: Path, policy: Policy) -> list[dict]:
+    """Re-read what is about to be published: checksums as exported, headers exactly the allow-list."""
+    manifest = json.loads((week_dir / "release.json").read_text(encoding="utf-8"))
+    expected = {m.dataset: m.column_names for m in policy.published}
+    files = manifest["files"]
+    if sorted(f["dataset"] for f in files) != sorted(expected):
+        raise dg.Failure(description="publish refused: the staged release does not hold exactly the published datasets")
+    for item in files:
+        path = week_dir / item["path"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != item["sha256"]:
+            raise dg.Failure(description=f"publish refused: {item['path']} changed after export (checksum)")
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        if header != expected[item["dataset"]]:
+            raise dg.Failure(
+                description=f"publish refused: the columns of {item['path']} are not the declared allow-list"
+            )
+    return files
+
+
+def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="release_export",
+        group_name="release",
+        partitions_def=WEEKLY_PARTITIONS,
+        deps=[model_keys[m.name] for m in policy.published],
+        description="Streams every published table (COPY) into a staging folder: CSV per dataset, release.json.",
+        kinds={"postgres", "csv"},
+    )
+    def release_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        week = partition_key_to_iso_week(context.partition_key)
+        week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
+        with warehouse.connect() as conn:
+            files = [export_csv(conn, model, week_dir) for model in policy.published]
+        write_release_manifest(week_dir, week, files)
+        return dg.MaterializeResult(
+            metadata={
+                "week": week,
+                "staging_dir": str(week_dir),
+                "rows": dg.MetadataValue.json({f.dataset: f.rows for f in files}),
+                "files": len(files),
+            }
+        )
+
+    @dg.asset(
+        name="release_publication",
+        group_name="release",
+        partitions_def=WEEKLY_PARTITIONS,
+        deps=[release_export],
+        description="Moves the verified release into its target, whole or not at all.",
+    )
+    def release_publication(context: dg.AssetExecutionContext, config: PublishConfig) -> dg.MaterializeResult:
+        week = partition_key_to_iso_week(context.partition_key)
+        staged = _staging_dir(context.run_id, week)
+        if not (staged / "release.json").exists():
+            raise dg.Failure(description=f"no staged release for {week} in this run; run the whole weekly_release job")
+        files = verify_staged_release(staged, policy)
+        target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
+        final = publish_to_folder(staged, target_root, week)
+        shutil.rmtree(staged.parent, ignore_errors=True)
+        return dg.MaterializeResult(
+            metadata={
+                "week": week,
+                "target": dg.MetadataValue.path(str(final)),
+                "datasets": dg.MetadataValue.json(
+                    {f["dataset"]: {"rows": f["rows"], "file": f["path"]} for f in files}
+                ),
+            }
+        )
+
+    return [release_export, release_publication]

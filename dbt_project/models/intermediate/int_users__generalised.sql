@@ -1,0 +1,21 @@
+-- One row per user with quasi-identifiers generalised: signup week, 5-year age band at signup (frozen, so a
+-- user never moves between published cells from one release to the next), département.
+with
+
+users as (
+    select * from {{ ref('stg_service__users') }}
+),
+
+final as (
+    select
+        user_id,
+        {{ to_iso_week('created_at') }} as signup_week,
+        {{ age_band(
+            'birth_date',
+            "(created_at at time zone 'Europe/Paris')::date"
+        ) }} as age_band,
+        {{ commune_to_departement('commune_code') }} as departement_code
+    from users
+)
+
+select * from final
