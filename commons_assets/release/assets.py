@@ -17,6 +17,10 @@ from commons_assets.settings import get_settings
 from commons_assets.warehouse import WarehouseResource
 
 
+# Each run is one week's release, whatever launches it (schedule, CLI, a backfill in the UI).
+_ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
 class PublishConfig(dg.Config):
     """Where the release goes; empty means COMMONS_RELEASES_DIR (default ./releases)."""
 
@@ -53,6 +57,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         name="release_export",
         group_name="release",
         partitions_def=WEEKLY_PARTITIONS,
+        backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[model_keys[m.name] for m in policy.published],
         description="Streams every published table (COPY) into a staging folder: CSV per dataset, release.json.",
         kinds={"postgres", "csv"},
@@ -76,6 +81,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         name="release_publication",
         group_name="release",
         partitions_def=WEEKLY_PARTITIONS,
+        backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[release_export],
         description="Moves the verified release into its target, whole or not at all.",
     )

@@ -1,0 +1,83 @@
+"""The Definitions load, and what they publish cannot change without the snapshot changing with it.
+
+A renamed dbt model or a dropped check would otherwise silently change what is published. After an
+intended change, regenerate with: UPDATE_SNAPSHOTS=1 pytest tests/test_definitions.py
+"""
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+@pytest.fixture(scope="module")
+def defs(manifest):
+    from commons_assets.definitions import defs
+
+    return defs
+
+
+def _describe(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    return {
+        "asset_keys": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
+        "asset_check_keys": sorted(k.to_user_string() for k in graph.asset_check_keys),
+        "jobs": sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")),
+        "schedules": sorted(s.name for s in defs.schedules),
+    }
+
+
+def test_definitions_match_snapshot(defs):
+    described = _describe(defs)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(described, indent=2) + "\n")
+    assert described == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_published_model_has_a_blocking_privacy_gate(defs):
+    graph = defs.resolve_asset_graph()
+    published = [k for k in graph.get_all_asset_keys() if k.path[0] == "open_data"]
+    assert len(published) >= 3
+    gate_checks = {k.asset_key: k for k in graph.asset_check_keys if k.name == "privacy_gate"}
+    for key in published:
+        assert key in gate_checks, key
+        spec = graph.get_check_spec(gate_checks[key])
+        assert spec.blocking
+
+
+def test_published_models_carry_licence_metadata(defs):
+    graph = defs.resolve_asset_graph()
+    licences = {}
+    for key in graph.get_all_asset_keys():
+        if key.path[0] == "open_data":
+            metadata = graph.get(key).metadata
+            licences[key.path[-1]] = str(metadata["licence"].value).split()[0]
+    assert licences == {
+        "reports_anonymised": "odc-odbl",
+        "user_cohorts_weekly": "lov2",
+        "feature_usage_weekly": "lov2",
+    }
+
+
+def test_weekly_release_job_covers_build_gate_export_and_publish(defs):
+    job = defs.resolve_job_def("weekly_release")
+    keys = {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()}
+    assert {"release_export", "release_publication", "open_data/reports_anonymised"} <= keys
+    assert job.partitions_def is not None
+
+
+def test_schedule_runs_monday_3am_paris_for_the_week_just_ended(defs):
+    schedule = defs.resolve_schedule_def("weekly_release_schedule")
+    assert schedule.cron_schedule == "0 3 * * 1"
+    assert schedule.execution_timezone == "Europe/Paris"
+    tick = dt.datetime(2026, 11, 23, 3, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        result = schedule.evaluate_tick(context)
+    [request] = result.run_requests
+    assert request.partition_key == "2026-11-16"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
