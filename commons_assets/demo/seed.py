@@ -12,11 +12,14 @@ Python computes cumulative weight arrays once, and `width_bucket(u, thresholds)`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
-import math
+import logging
 import random
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -32,6 +35,7 @@ TABLES = ("communes", "categories", "users", "reports", "events")
 REPORTS_PER_USER = 1.5
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+log = logging.getLogger(__name__)
 
 CATEGORIES: list[tuple[str, str, float]] = [
     ("voirie", "Voirie et trottoirs", 30),
@@ -169,6 +173,14 @@ class Period:
     @property
     def days(self) -> int:
         return (self.last_day - self.first_day).days + 1
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    # Seeding at full scale takes minutes: say where the time goes.
+    start = time.perf_counter()
+    yield
+    log.info("demo seed: %s in %.1f s", name, time.perf_counter() - start)
 
 
 def demo_period(until: dt.date | None = None, weeks: int = 26) -> Period:
@@ -390,24 +402,31 @@ def seed_demo(
         # Sorts (email de-duplication, constraint checks) and index builds are the big memory users.
         cur.execute("set local work_mem = '256MB'")
         cur.execute("set local maintenance_work_mem = '1GB'")
-        cur.execute(SCHEMA_SQL.read_text(encoding="utf-8").replace("{schema}", schema))
-        constraints = _detach_constraints(cur, schema)
-        cur.execute(_functions(seed))
-
-        _load_reference(cur, s, communes)
-        _insert_users(cur, s, params)
-        params["users_before_day"] = _users_before_day(cur, s, period)
-        _insert_reports(cur, s, params)
-        _insert_events(cur, s, params)
-
-        _restore_constraints(cur, constraints)
-        for table, column in (("users", "created_at"), ("reports", "created_at"), ("reports", "author_id"),
-                              ("events", "occurred_at")):
-            cur.execute(
-                sql.SQL("create index {} on {}.{} ({})").format(
-                    sql.Identifier(f"{table}_{column}_idx"), s, sql.Identifier(table), sql.Identifier(column)
+        with _step("schema"):
+            cur.execute(SCHEMA_SQL.read_text(encoding="utf-8").replace("{schema}", schema))
+            constraints = _detach_constraints(cur, schema)
+            cur.execute(_functions(seed))
+            _load_reference(cur, s, communes)
+        with _step("users"):
+            _insert_users(cur, s, params)
+            params["users_before_day"] = _users_before_day(cur, s, period)
+            # The reports join users: without statistics the planner guesses a tiny table and a bad plan.
+            cur.execute(sql.SQL("analyze {}.users").format(s))
+        with _step("reports"):
+            _insert_reports(cur, s, params)
+        with _step("events"):
+            _insert_events(cur, s, params)
+        with _step("keys"):
+            _restore_constraints(cur, constraints)
+        with _step("indexes"):
+            for table, column in (("users", "created_at"), ("reports", "created_at"), ("reports", "author_id"),
+                                  ("events", "occurred_at")):
+                cur.execute(
+                    sql.SQL("create index {} on {}.{} ({})").format(
+                        sql.Identifier(f"{table}_{column}_idx"), s, sql.Identifier(table),
+                        sql.Identifier(column),
+                    )
                 )
-            )
         _drop_functions(cur)
         counts = {}
         for table in TABLES:
@@ -416,7 +435,7 @@ def seed_demo(
     conn.commit()
     # ANALYZE after the commit: in the same transaction it would be fine too, but outside it the
     # statistics are gathered on the committed, visible rows and do not lengthen the write transaction.
-    with conn.cursor() as cur:
+    with _step("analyze"), conn.cursor() as cur:
         for table in TABLES:
             cur.execute(sql.SQL("analyze {}.{}").format(s, sql.Identifier(table)))
     conn.commit()
@@ -633,7 +652,8 @@ def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
                    end as status,
                    created_at + (end_ts - created_at) * (0.02 + 0.9 * pg_temp.rnd(g, 124) ^ 2) as closed_at
             from (
-                select *, extract(epoch from end_ts - created_at) / 86400.0 as age
+                -- float8, not the numeric extract() returns: exp() on numeric costs tens of µs a call.
+                select *, extract(epoch from end_ts - created_at)::float8 / 86400.0 as age
                 from (
                     select g, author_id, category_code, end_ts, commune_code, st,
                            problem || ' ' || case pg_temp.pick(g, 116, 6)

@@ -1,5 +1,6 @@
--- Each event mapped to a declared feature of the catalogue; any other name counts as « autre » and is
--- never published raw, since trackers record URLs and junk that can carry personal data.
+-- Each event mapped to a declared feature of the catalogue; any other name
+-- counts as « autre » and is never published raw, since trackers record URLs
+-- and junk that can carry personal data.
 with
 
 events as (

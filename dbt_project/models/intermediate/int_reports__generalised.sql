@@ -1,4 +1,5 @@
--- One row per report with quasi-identifiers generalised: creation week, département, category label.
+-- One row per report with quasi-identifiers generalised: creation week,
+-- département, category label.
 with
 
 reports as (

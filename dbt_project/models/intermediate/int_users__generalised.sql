@@ -1,5 +1,6 @@
--- One row per user with quasi-identifiers generalised: signup week, 5-year age band at signup (frozen, so a
--- user never moves between published cells from one release to the next), département.
+-- One row per user with quasi-identifiers generalised: signup week, 5-year age
+-- band at signup (frozen, so a user never moves between published cells from
+-- one release to the next), département.
 with
 
 users as (

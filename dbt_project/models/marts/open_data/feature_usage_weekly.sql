@@ -1,5 +1,6 @@
--- Usage of each declared feature per ISO week (Licence Ouverte): events, visits (distinct sessions) and
--- distinct visitors. Counts under k are published empty (secret statistique), never rounded.
+-- Usage of each declared feature per ISO week (Licence Ouverte): events, visits
+-- (distinct sessions) and distinct visitors. Counts under k are published empty
+-- (secret statistique), never rounded.
 {% set k = var('k_anonymity') %}
 
 with

@@ -1,6 +1,8 @@
--- Record-level export of the reports users contributed (ODbL). Quasi-identifiers: creation week,
--- département, category. Rare combinations first lose their département ("autres"), then rows still in a
--- group smaller than k are suppressed. Ids are drawn anew at each release, so releases cannot be linked.
+-- Record-level export of the reports users contributed (ODbL). Quasi-
+-- identifiers: creation week, département, category. Rare combinations first
+-- lose their département ("autres"), then rows still in a group smaller than k
+-- are suppressed. Ids are drawn anew at each release, so releases cannot be
+-- linked.
 {% set quasi_identifiers = ['created_week', 'departement_code', 'category_label'] %}
 {% set k = var('k_anonymity') %}
 

@@ -1,5 +1,6 @@
--- Number of users by signup week, age band at signup and département (Licence Ouverte). Rare départements
--- are pooled into "autres" within their week and age band; cells still under k are not published.
+-- Number of users by signup week, age band at signup and département (Licence
+-- Ouverte). Rare départements are pooled into "autres" within their week and
+-- age band; cells still under k are not published.
 {% set cells = ['signup_week', 'age_band', 'departement_code'] %}
 {% set k = var('k_anonymity') %}
 

@@ -1,5 +1,6 @@
--- IP addresses, user agents and page URLs are never selected; visitor and session ids stay in the
--- warehouse, only to count distinct visitors and visits.
+-- IP addresses, user agents and page URLs are never selected; visitor and
+-- session ids stay in the warehouse, only to count distinct visitors and
+-- visits.
 with
 
 source as (

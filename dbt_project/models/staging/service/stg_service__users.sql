@@ -1,4 +1,5 @@
--- Direct identifiers (email, names, phone, street address, signup IP) are never selected.
+-- Direct identifiers (email, names, phone, street address, signup IP) are never
+-- selected.
 with
 
 source as (

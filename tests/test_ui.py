@@ -1,0 +1,105 @@
+"""The Dagster UI, as a person sees it: `commons-assets ui` started for real, opened in headless Chromium.
+
+Debian's chromium is driven through Playwright's protocol client (no browser download): .ci/run installs it.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from commons_assets import cli
+from tests.conftest import DEMO_WEEK
+
+pytestmark = pytest.mark.ui
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # the machine has no network: without these Chromium keeps trying to reach Google's hosts
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cli_run(demo_counts, tmp_path_factory) -> str:
+    """One release through the CLI, so that the UI's run history has it."""
+    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(tmp_path_factory.mktemp("ui_release"))]) == 0
+    return DEMO_WEEK
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(cli_run, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("ui") / "dagster-dev.log"
+    commons = Path(sys.executable).with_name("commons-assets")
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(commons), "ui", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/server_info", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("dagster dev did not start:\n" + log.read_text()[-3000:])
+                time.sleep(1)
+        yield url
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the UI test: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000)
+    for model in ("reports_anonymised", "user_cohorts_weekly", "feature_usage_weekly"):
+        page.get_by_text(model).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "asset-graph.png"))
+    page.close()
+
+
+def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(dagster_ui + "/overview/automation", wait_until="networkidle", timeout=120_000)
+    page.get_by_text("weekly_release_schedule").first.wait_for(timeout=60_000)
+    page.goto(dagster_ui + "/runs", wait_until="networkidle", timeout=120_000)
+    page.get_by_text("weekly_release").first.wait_for(timeout=60_000)
+    page.get_by_text("cli").first.wait_for(timeout=60_000)
+    page.close()
