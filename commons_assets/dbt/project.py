@@ -41,10 +41,16 @@ def _parse_env() -> str:
     return json.dumps({name: os.environ.get(name, "") for name in _PARSE_ENV}, sort_keys=True)
 
 
+def _stamp(manifest: Path) -> str:
+    return _parse_env() + f"\n{manifest.stat().st_mtime_ns}"
+
+
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     manifest = project_dir / "target" / "manifest.json"
     stamp = project_dir / "target" / ".parse_env.json"
-    if not manifest.exists() or not stamp.exists() or stamp.read_text() != _parse_env():
+    # The stamp records the settings and the manifest it was made with: a `dbt parse` run by hand with other
+    # settings changes the manifest's mtime, and we parse again.
+    if not manifest.exists() or not stamp.exists() or stamp.read_text() != _stamp(manifest):
         return True
     built = manifest.stat().st_mtime
     for name in _WATCHED:
@@ -71,7 +77,7 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()
             raise RuntimeError("dbt parse failed: " + " | ".join(detail[-5:]))
-        (project_dir / "target" / ".parse_env.json").write_text(_parse_env())
+        (project_dir / "target" / ".parse_env.json").write_text(_stamp(manifest))
     return manifest
 
 

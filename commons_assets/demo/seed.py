@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
@@ -184,7 +185,8 @@ def _step(name: str) -> Iterator[None]:
 
 
 def demo_period(until: dt.date | None = None, weeks: int = 26) -> Period:
-    until = until or dt.date.today()
+    """The period seed_demo() fills; `until` defaults to today in Paris (the service's time zone)."""
+    until = until or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
     monday = until - dt.timedelta(days=until.weekday())
     return Period(first_day=monday - dt.timedelta(weeks=weeks - 1), last_day=until)
 
@@ -300,12 +302,23 @@ def _ip(key: str, stream: int, v6_share: float) -> str:
     )
 
 
-def _local_ts(bucket: str, fraction: str) -> str:
-    """SQL turning an hour bucket (1-based) and a fraction of that hour into a timestamptz in Paris time."""
-    return (
-        f"((%(first_day)s::date + (({bucket}) - 1) * interval '1 hour' + ({fraction}) * interval '1 hour')"
-        f" at time zone '{TIMEZONE}')"
-    )
+def _epoch(bucket: str, fraction: str) -> str:
+    """SQL for the Unix time at `fraction` of the hour bucket `bucket` (1-based).
+
+    Timestamps are computed as float8 seconds and turned into timestamptz once with to_timestamp():
+    interval arithmetic and `at time zone` cost microseconds a call, which is minutes at 10 million rows.
+    Python resolved each local hour to Unix time beforehand, daylight saving time included.
+    """
+    return f"((%(bucket_epoch)s::float8[])[{bucket}] + 3600.0 * ({fraction}))"
+
+
+def _bucket_epochs(period: Period) -> list[float]:
+    tz = ZoneInfo(TIMEZONE)
+    return [
+        dt.datetime(day.year, day.month, day.day, hour, tzinfo=tz).timestamp()
+        for day in (period.first_day + dt.timedelta(days=d) for d in range(period.days))
+        for hour in range(24)
+    ]
 
 
 def seed_demo(
@@ -321,7 +334,12 @@ def seed_demo(
     """(Re)create `schema` from schema.sql and fill it; return the row count of each table.
 
     `conn` is an open psycopg 3 connection, not in autocommit: everything happens in one transaction that
-    is committed at the end, so a failure leaves the previous demo data in place.
+    is committed at the end (with whatever the caller had pending on it), so a failure rolls back and leaves
+    the previous demo data in place. Then the tables are analysed.
+
+    The output depends only on (users, events, seed, until, weeks); `until` defaults to today, so pass it
+    for reproducible data. Timestamps cover the `weeks` ISO weeks ending with the week of `until`, from
+    Monday 00:00 Europe/Paris up to the end of `until` (never later).
     """
     if not _IDENTIFIER.match(schema):
         raise SeedError(f"schema={schema!r} is not a valid PostgreSQL schema name")
@@ -353,8 +371,11 @@ def seed_demo(
         acc += len(PROBLEMS[code])
 
     params = {
-        "first_day": period.first_day,
-        "end_ts": dt.datetime.combine(period.last_day + dt.timedelta(days=1), dt.time()),
+        # Unix time of the end of `until` in Paris: nothing may happen at or after it.
+        "end_epoch": dt.datetime.combine(
+            period.last_day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(TIMEZONE)
+        ).timestamp(),
+        "bucket_epoch": _bucket_epochs(period),
         "n_users": users,
         "n_reports": n_reports,
         "n_events": events,
@@ -387,7 +408,6 @@ def seed_demo(
         "remarks": REMARKS,
         "n_remarks": len(REMARKS),
         "event_names": [n for n, _ in EVENT_NAMES],
-        "event_cum": event_cum,
         "event_name_cum": _cumulative([w for _, w in EVENT_NAMES]),
         "junk_names": JUNK_EVENT_NAMES,
         "n_junk": len(JUNK_EVENT_NAMES),
@@ -397,7 +417,22 @@ def seed_demo(
         "ua_cum": _cumulative([w for _, w in USER_AGENTS]),
     }
     s = sql.Identifier(schema)
+    try:
+        counts = _seed(conn, s, schema, seed, period, communes, params)
+    except BaseException:
+        # Leave the connection usable and the previous demo data in place.
+        conn.rollback()
+        raise
+    # ANALYZE after the commit, so that it does not lengthen the write transaction.
+    with _step("analyze"), conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(sql.SQL("analyze {}.{}").format(s, sql.Identifier(table)))
+    conn.commit()
+    return counts
 
+
+def _seed(conn, s: sql.Identifier, schema: str, seed: int, period: Period, communes: list[dict[str, str]],
+          params: dict) -> dict[str, int]:
     with conn.cursor() as cur:
         # Sorts (email de-duplication, constraint checks) and index builds are the big memory users.
         cur.execute("set local work_mem = '256MB'")
@@ -432,15 +467,9 @@ def seed_demo(
         for table in TABLES:
             cur.execute(sql.SQL("select count(*) from {}.{}").format(s, sql.Identifier(table)))
             counts[table] = cur.fetchone()[0]
+    if counts["events"] != params["n_events"]:
+        raise SeedError(f"generated {counts['events']} events instead of {params['n_events']}")
     conn.commit()
-    # ANALYZE after the commit: in the same transaction it would be fine too, but outside it the
-    # statistics are gathered on the committed, visible rows and do not lengthen the write transaction.
-    with _step("analyze"), conn.cursor() as cur:
-        for table in TABLES:
-            cur.execute(sql.SQL("analyze {}.{}").format(s, sql.Identifier(table)))
-    conn.commit()
-    if counts["events"] != events:
-        raise SeedError(f"generated {counts['events']} events instead of {events}")
     return counts
 
 
@@ -466,7 +495,7 @@ def _detach_constraints(cur, schema: str) -> list[tuple[str, str, str]]:
     for table, name, _, _ in rows:  # foreign keys first: a key cannot go while one references it
         cur.execute(sql.SQL("alter table {} drop constraint {}").format(sql.SQL(table), sql.Identifier(name)))
     # Re-add keys before foreign keys, which need the referenced key's unique index.
-    return [(t, n, d) for t, n, d, kind in sorted(rows, key=lambda r: (r[3] == "f", r[1]))]
+    return [(t, n, d) for t, n, d, _ in sorted(rows, key=lambda r: (r[3] == "f", r[1]))]
 
 
 def _restore_constraints(cur, constraints: list[tuple[str, str, str]]) -> None:
@@ -520,7 +549,7 @@ def _ascii_lower(expr: str) -> str:
 
 
 def _insert_users(cur, s: sql.Identifier, params: dict) -> None:
-    ts = _local_ts("b", "(v - (%(user_cum)s::float8[])[b]) / (%(user_widths)s::float8[])[b]")
+    ts = "to_timestamp(" + _epoch("b", "(v - (%(user_cum)s::float8[])[b]) / (%(user_widths)s::float8[])[b]") + ")"
     phone_digits = "lpad(floor(pg_temp.rnd(g, 30) * 100000000)::bigint::text, 8, '0')"
     ip = _ip("g", 40, 0.12)
     query = sql.SQL(
@@ -625,8 +654,9 @@ def _users_before_day(cur, s: sql.Identifier, period: Period) -> list[int]:
 
 def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
     # Streams 100-199: the reports' own draws, independent of the users' ones on the same row numbers.
-    later_ts = _local_ts(
-        f"((base_later at time zone '{TIMEZONE}')::date - %(first_day)s::date) * 24"
+    # A later report keeps the day drawn for it but gets a daytime hour.
+    later = _epoch(
+        "(width_bucket(base_later, %(bucket_epoch)s::float8[]) - 1) / 24 * 24"
         " + width_bucket(pg_temp.rnd(g, 114), %(hour_cum)s::float8[])",
         "pg_temp.rnd(g, 115)",
     )
@@ -634,13 +664,14 @@ def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
         f"""
         insert into {{s}}.reports (report_id, author_id, category_code, message, commune_code, latitude,
                                    longitude, status, created_at, updated_at, closed_at)
-        select g, author_id, category_code, message, commune_code, latitude, longitude, status, created_at,
-               case
-                   when status in ('resolu', 'rejete') then closed_at
-                   when status = 'en_cours' then created_at + (end_ts - created_at) * pg_temp.rnd(g, 125)
-                   else created_at
-               end,
-               case when status in ('resolu', 'rejete') then closed_at end
+        select g, author_id, category_code, message, commune_code, latitude, longitude, status,
+               to_timestamp(created),
+               to_timestamp(case
+                   when status in ('resolu', 'rejete') then closed
+                   when status = 'en_cours' then created + (end_epoch - created) * pg_temp.rnd(g, 125)
+                   else created
+               end),
+               case when status in ('resolu', 'rejete') then to_timestamp(closed) end
         from (
             select *,
                    -- Young reports are mostly new; old ones mostly dealt with, a few rejected.
@@ -650,17 +681,16 @@ def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
                        when st < 0.16 + 0.60 * exp(-age / 7.0) + 0.35 * exp(-age / 30.0) then 'rejete'
                        else 'resolu'
                    end as status,
-                   created_at + (end_ts - created_at) * (0.02 + 0.9 * pg_temp.rnd(g, 124) ^ 2) as closed_at
+                   created + (end_epoch - created) * (0.02 + 0.9 * pg_temp.rnd(g, 124) ^ 2) as closed
             from (
-                -- float8, not the numeric extract() returns: exp() on numeric costs tens of µs a call.
-                select *, extract(epoch from end_ts - created_at)::float8 / 86400.0 as age
+                select *, (end_epoch - created) / 86400.0 as age
                 from (
-                    select g, author_id, category_code, end_ts, commune_code, st,
+                    select g, author_id, category_code, end_epoch, commune_code, st,
                            problem || ' ' || case pg_temp.pick(g, 116, 6)
                                when 1 then 'devant le ' || num || ' ' || street
                                when 2 then 'en face du ' || num || ' ' || street
                                when 3 then 'au niveau du ' || num || ' ' || street
-                               when 4 then 'sur le trottoir du ' || num || ' ' || street
+                               when 4 then 'à hauteur du ' || num || ' ' || street
                                when 5 then street || ', près de l''école'
                                else street
                            end || '.'
@@ -677,23 +707,24 @@ def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
                                when x < 0.32 then (%(remarks)s::text[])[pg_temp.pick(g, 121, %(n_remarks)s)]
                                else ''
                            end as message,
-                           round((latitude + (pg_temp.rnd(g, 126) - 0.5) * spread)::numeric, 6)::float8
-                               as latitude,
+                           -- Six decimals, as a GPS or a map click gives them (float rounding is cheaper
+                           -- than numeric's).
+                           round((latitude + (pg_temp.rnd(g, 126) - 0.5) * spread) * 1e6) / 1e6 as latitude,
                            round((longitude + (pg_temp.rnd(g, 127) - 0.5) * spread
-                                  / cos(radians(latitude)))::numeric, 6)::float8 as longitude,
-                           -- Most reports are the reason for their author's sign-up and come minutes after
-                           -- it; the others come back later, sooner rather than later, in daytime.
-                           least(
-                               end_ts - interval '1 microsecond',
+                                  / cos(radians(latitude))) * 1e6) / 1e6 as longitude,
+                           -- Many reports are the reason for their author's sign-up and come minutes after
+                           -- it; the others come later (occasional users sooner rather than later).
+                           greatest(author_created, least(
+                               end_epoch - 0.001,
                                case
-                                   when first_report
-                                       then author_created + (2 + 28 * pg_temp.rnd(g, 113)) * interval '1 minute'
-                                   else greatest({later_ts}, author_created + interval '1 minute')
+                                   when first_report then author_created + 120 + 1680 * pg_temp.rnd(g, 113)
+                                   else greatest({later}, author_created + 60)
                                end
-                           ) as created_at
+                           )) as created
                     from (
-                        select r.*, u.first_name, u.last_name, u.email, u.phone, u.created_at as author_created,
-                               u.created_at + (r.end_ts - u.created_at) * pg_temp.rnd(r.g, 112) ^ 2 as base_later,
+                        select r.*, u.first_name, u.last_name, u.email, u.phone, u.author_created,
+                               u.author_created + (r.end_epoch - u.author_created)
+                                   * pg_temp.rnd(r.g, 112) ^ case when r.regular then 1 else 2 end as base_later,
                                c.commune_code, c.latitude, c.longitude,
                                -- Bigger communes spread their reports wider around the centre.
                                0.004 + 0.04 * sqrt(c.population / 2000000.0) as spread
@@ -701,29 +732,36 @@ def _insert_reports(cur, s: sql.Identifier, params: dict) -> None:
                             select g,
                                    -- Three quarters from anyone, a quarter from regulars (the earliest
                                    -- users, who had the time to become regulars).
-                                   case when pg_temp.rnd(g, 101) < 0.75
-                                        then 1 + floor(%(n_users)s * pg_temp.rnd(g, 102))::bigint
-                                        else 1 + floor(%(n_users)s * pg_temp.rnd(g, 102) ^ 3)::bigint
+                                   case when regular
+                                        then 1 + floor(%(n_users)s * pg_temp.rnd(g, 102) ^ 2)::bigint
+                                        else 1 + floor(%(n_users)s * pg_temp.rnd(g, 102))::bigint
                                    end as author_id,
+                                   regular,
                                    (%(category_codes)s::text[])[k] as category_code,
                                    (%(problems)s::text[])[(%(problem_offsets)s::int[])[k]
                                        + pg_temp.pick(g, 104, (%(problem_counts)s::int[])[k])] as problem,
                                    (1 + floor(pg_temp.rnd(g, 105) ^ 2 * 150))::int as num,
                                    (%(streets)s::text[])[pg_temp.pick(g, 106, %(n_streets)s)] as street,
                                    pg_temp.rnd(g, 107) as x,
-                                   pg_temp.rnd(g, 108) < 0.55 as first_report,
+                                   -- The reason for an occasional user's sign-up, minutes before.
+                                   not regular and pg_temp.rnd(g, 108) < 0.55 as first_report,
                                    -- A tenth are made away from home (work, holidays).
                                    case when pg_temp.rnd(g, 109) < 0.10
                                         then pg_temp.wpick(g, 110, %(commune_cum)s) end as other_idx,
                                    pg_temp.rnd(g, 123) as st,
-                                   %(end_ts)s::timestamp at time zone '{TIMEZONE}' as end_ts
+                                   %(end_epoch)s::float8 as end_epoch
                             from (
-                                select g, pg_temp.wpick(g, 103, %(category_cum)s) as k
+                                select g, pg_temp.wpick(g, 103, %(category_cum)s) as k,
+                                       pg_temp.rnd(g, 101) >= 0.75 as regular
                                 from generate_series(1, %(n_reports)s::bigint) g
                             ) k
                             offset 0
                         ) r
-                        join {{s}}.users u on u.user_id = r.author_id
+                        join (
+                            select user_id, first_name, last_name, email, phone, commune_code,
+                                   date_part('epoch', created_at) as author_created
+                            from {{s}}.users
+                        ) u on u.user_id = r.author_id
                         join demo_communes c
                             on c.commune_code = coalesce((%(commune_codes)s::text[])[r.other_idx], u.commune_code)
                         offset 0
@@ -745,20 +783,24 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
     """
     if params["n_events"] == 0:
         return
-    # Sessions have 4 events on average; drawing a third of the events as sessions always covers them.
-    params = dict(params, n_sessions=params["n_events"] // 3 + 100)
-    start_ts = _local_ts("b", "(v - (%(event_cum)s::float8[])[b]) / (%(event_widths)s::float8[])[b]")
+    # Sessions have 4.03 events on average: events / 3.7 sessions (+100 for tiny counts) always cover them.
+    params = dict(params, n_sessions=params["n_events"] * 10 // 37 + 100)
+    start = _epoch("b", "(v - (%(event_cum)s::float8[])[b]) / (%(event_widths)s::float8[])[b]")
     ip = _ip("ip_key", 260, 0.15)
     base = BASE_URL
+    # 1-based positions in EVENT_NAMES, as the SQL arrays and width_bucket count them.
+    ix = {name: i for i, (name, _) in enumerate(EVENT_NAMES, start=1)}
     query = sql.SQL(
         f"""
         insert into {{s}}.events (event_id, event_name, occurred_at, visitor_id, session_id, user_id,
                                   ip_address, user_agent, page_url)
         select e,
                case ni
-                   when 9 then case
-                       when pg_temp.rnd(e, 290) < 0.6 then (%(junk_names)s::text[])[pg_temp.pick(e, 291, %(n_junk)s)]
-                       when pg_temp.rnd(e, 290) < 0.8 then '/signalement/' || (1 + floor(pg_temp.rnd(e, 292) * %(n_reports)s))::bigint
+                   when {ix[""]} then case
+                       when pg_temp.rnd(e, 290) < 0.6
+                           then (%(junk_names)s::text[])[pg_temp.pick(e, 291, %(n_junk)s)]
+                       when pg_temp.rnd(e, 290) < 0.8
+                           then '/signalement/' || (1 + floor(pg_temp.rnd(e, 292) * %(n_reports)s))::bigint
                            || '?email=' || {_ascii_lower("(%(first_names)s::text[])[pg_temp.pick(e, 293, %(n_first)s)]")}
                            || '.' || {_ascii_lower("(%(last_names)s::text[])[pg_temp.pick(e, 294, %(n_last)s)]")}
                            || '@gmail.com'
@@ -767,32 +809,33 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
                    end
                    else (%(event_names)s::text[])[ni]
                end,
-               least(end_ts - interval '1 microsecond',
-                     start_ts + (k * 60 + 55 * pg_temp.rnd(e, 282)) * interval '1 second'),
+               to_timestamp(least(%(end_epoch)s::float8 - 0.001, start + k * 60 + 55 * pg_temp.rnd(e, 282))),
                visitor_id, session_id, user_id, ip_address, user_agent,
                '{base}' || case ni
-                   when 1 then '/carte?commune=' || commune_code
-                       || case when pg_temp.rnd(e, 283) < 0.3 then '&zoom=' || (12 + pg_temp.pick(e, 284, 5)) else '' end
-                   when 2 then '/recherche?q=' || (1 + floor(pg_temp.rnd(e, 285) ^ 2 * 150))::int || '+'
+                   when {ix["consultation_carte"]} then '/carte?commune=' || commune_code
+                       || case when pg_temp.rnd(e, 283) < 0.3
+                               then '&zoom=' || (12 + pg_temp.pick(e, 284, 5)) else '' end
+                   when {ix["recherche_adresse"]} then '/recherche?q=' || (1 + floor(pg_temp.rnd(e, 285) ^ 2 * 150))::int || '+'
                        || (%(streets_q)s::text[])[pg_temp.pick(e, 286, %(n_streets)s)] || '&commune=' || commune_code
-                   when 3 then '/signalements/nouveau'
+                   when {ix["creation_signalement"]} then '/signalements/nouveau'
                        || case when pg_temp.rnd(e, 287) < 0.5
                                then '?categorie=' || (%(category_codes)s::text[])[pg_temp.pick(e, 288, 8)] else '' end
-                   when 4 then '/signalements/' || (1 + floor(pg_temp.rnd(e, 289) * %(n_reports)s))::bigint
-                   when 5 then '/connexion'
-                   when 6 then '/inscription'
-                   when 7 then '/donnees/signalements.csv'
-                   when 8 then '/aide/' || (%(help_pages)s::text[])[pg_temp.pick(e, 297, %(n_help)s)]
+                   when {ix["suivi_signalement"]} then '/signalements/' || (1 + floor(pg_temp.rnd(e, 289) * %(n_reports)s))::bigint
+                   when {ix["connexion"]} then '/connexion'
+                   when {ix["inscription"]} then '/inscription'
+                   when {ix["telechargement_donnees"]} then '/donnees/signalements.csv'
+                   when {ix["consultation_aide"]} then '/aide/' || (%(help_pages)s::text[])[pg_temp.pick(e, 297, %(n_help)s)]
                    else '/?utm_source=newsletter&utm_medium=email'
                end
         from (
-            select visitor_id, session_id, user_id, ip_address, user_agent, commune_code, start_ts, end_ts,
-                   first_off, len
+            select visitor_id, session_id, user_id, ip_address, user_agent, commune_code, start, first_off,
+                   len
             from (
                 select *,
                        pg_temp.hex16(visitor_key, 250) as visitor_id,
                        substr(sx, 1, 8) || '-' || substr(sx, 9, 4) || '-4' || substr(sx, 14, 3) || '-'
-                           || substr(sx, 17, 4) || '-' || substr(sx, 21, 12) as session_id,
+                           || substr('89ab', pg_temp.pick(sid, 247, 4), 1) || substr(sx, 18, 3) || '-' || substr(sx, 21, 12)
+                           as session_id,  -- shaped as a random (version 4) UUID
                        {ip} as ip_address,
                        (%(user_agents)s::text[])[pg_temp.wpick(visitor_key, 251, %(ua_cum)s)] as user_agent,
                        (%(commune_codes)s::text[])[pg_temp.wpick(visitor_key, 252, %(commune_cum)s)] as commune_code
@@ -813,16 +856,15 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
                                 else sid
                            end as ip_key
                     from (
-                        select sid, len, first_off, end_ts,
-                               {start_ts} as start_ts,
+                        select sid, len, first_off,
+                               {start} as start,
                                case when pg_temp.rnd(sid, 203) < 0.40
                                          and (%(users_before_day)s::int[])[(b - 1) / 24 + 1] > 0
                                     then 1 + floor((%(users_before_day)s::int[])[(b - 1) / 24 + 1]
                                                    * pg_temp.rnd(sid, 204))::bigint
                                end as user_id
                         from (
-                            select sid, len, first_off, v, width_bucket(v, %(event_cum)s::float8[]) as b,
-                                   %(end_ts)s::timestamp at time zone '{TIMEZONE}' as end_ts
+                            select sid, len, first_off, v, width_bucket(v, %(event_cum)s::float8[]) as b
                             from (
                                 select sid, len, sum(len) over (order by sid) - len as first_off,
                                        pg_temp.rnd(sid, 202) as v
@@ -845,7 +887,7 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
         cross join lateral (
             select k, e,
                    -- Signed-in sessions usually open with the sign-in.
-                   case when k = 0 and sess.user_id is not null and pg_temp.rnd(e, 280) < 0.6 then 5
+                   case when k = 0 and sess.user_id is not null and pg_temp.rnd(e, 280) < 0.6 then {ix["connexion"]}
                         else pg_temp.wpick(e, 281, %(event_name_cum)s)
                    end as ni
             from (

@@ -6,7 +6,9 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 
 import dagster as dg
 
-from commons_assets.privacy.gate import evaluate
+from commons_assets.privacy import detectors
+from commons_assets.privacy.gate import run_gate
+from commons_assets.release.ledger import ensure_ledger, release_ids_relation
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.warehouse import WarehouseResource
 
@@ -19,13 +21,16 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         name=GATE_CHECK_NAME,
         blocking=True,
         description=(
-            f"Privacy gate for {model.dataset}: exact column allow-list, identifier detectors, "
-            f"k-anonymity (k={model.spec.k}), small cells, no source identifier."
+            f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
+            f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
+            "cells, secondary suppression, no identifier shared with the previous release, no source identifier."
         ),
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as conn:
-            findings = evaluate(conn, model, policy)
+            ensure_ledger(conn)
+            detectors.install_functions(conn)
+        findings = run_gate(warehouse.info(), model, policy, release_ids_relation())
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,

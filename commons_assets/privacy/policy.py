@@ -26,6 +26,19 @@ class PolicyError(ValueError):
     """The policy is incomplete or wrong; the message says what to add and where."""
 
 
+class TotalSpec(BaseModel):
+    """A published total row: `dimension` = `total_value` holds the sum of the other rows of each group.
+
+    The gate then checks secondary suppression: no group may have exactly one suppressed cell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: str
+    total_value: str
+    group_by: list[str]
+    measures: list[str]
+
+
 class PublishSpec(BaseModel):
     """`meta.publish` of a published model, typed so that a wrong licence fails before anything runs."""
 
@@ -40,6 +53,7 @@ class PublishSpec(BaseModel):
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
     count_columns: list[str] = Field(default_factory=list)
+    totals: list[TotalSpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -174,7 +188,10 @@ def load_policy(manifest: Mapping) -> Policy:
                 )
             )
         names = {c.name for c in columns}
-        for declared in spec.quasi_identifiers + spec.sensitive + spec.count_columns:
+        declared_names = spec.quasi_identifiers + spec.sensitive + spec.count_columns
+        for total in spec.totals:
+            declared_names += [total.dimension, *total.group_by, *total.measures]
+        for declared in declared_names:
             if declared not in names:
                 problems.append(f"model {node['name']}: meta.publish names column {declared!r}, which it does not declare")
         if not columns:

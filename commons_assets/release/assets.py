@@ -11,6 +11,8 @@ import dagster as dg
 
 from commons_assets.partitions import WEEKLY_PARTITIONS, partition_key_to_iso_week
 from commons_assets.privacy.policy import Policy
+from commons_assets.release.ledger import record_publication
+from commons_assets.release.version import code_version
 from commons_assets.release.export import export_csv, new_staging_dir, write_release_manifest
 from commons_assets.release.targets import publish_to_folder
 from commons_assets.settings import get_settings
@@ -85,7 +87,9 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         deps=[release_export],
         description="Moves the verified release into its target, whole or not at all.",
     )
-    def release_publication(context: dg.AssetExecutionContext, config: PublishConfig) -> dg.MaterializeResult:
+    def release_publication(
+        context: dg.AssetExecutionContext, config: PublishConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         week = partition_key_to_iso_week(context.partition_key)
         staged = _staging_dir(context.run_id, week)
         if not (staged / "release.json").exists():
@@ -93,6 +97,11 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         files = verify_staged_release(staged, policy)
         target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
         final = publish_to_folder(staged, target_root, week)
+        with warehouse.connect() as conn:
+            record_publication(
+                conn, week=week, files=files, policy=policy, target=str(target_root.resolve()),
+                code_version=code_version(),
+            )
         shutil.rmtree(staged.parent, ignore_errors=True)
         return dg.MaterializeResult(
             metadata={

@@ -8,14 +8,15 @@ FALSE_VALUES (examples it must / must not flag; the tests walk them), `sql_predi
 safe boolean SQL expression) and `matches(value)` (the same decision in Python). Adding a module is enough
 to add a detector: they are discovered here. Modules whose name starts with `_` are helpers.
 
-Checksums (NIR, IBAN) are PL/pgSQL functions in `functions.sql`, schema `commons_privacy`, installed by
-`install_functions(conn)` before any predicate runs. Nothing here ever returns an offending value: only
-counts leave the database.
+Checksums (NIR, IBAN) are PL/pgSQL functions in `functions.sql` (schema `commons_privacy`, with the table
+of first names); `install_functions(conn)` installs them and must have run before any predicate does.
+Nothing here ever returns an offending value: only counts leave the database.
 
 Decisions worth knowing (details in each module):
 - ip_address: a dotted quad right after "<token>/" (Chrome/120.0.0.0) or glued to a letter (v4.2.1.0) is a
   software version, not an address; one after "//" (a URL) is an address.
-- person_name: the first-name dictionary is compiled into the regex (no table lookup per row).
+- person_name: a cheap regex prefilter, then word tokens looked up in `commons_privacy.first_names`
+  (filled from data/first_names_fr.txt by install_functions()).
 - birth_date flags every exact date (day precision), birth or not: published tables carry weeks.
 """
 
@@ -45,27 +46,37 @@ def _discover() -> tuple[ModuleType, ...]:
 
 
 DETECTORS: tuple[ModuleType, ...] = _discover()
+_BY_NAME = {detector.NAME: detector for detector in DETECTORS}
 
 
-def _functions_sql() -> tuple[str, str]:
-    text = FUNCTIONS_SQL.read_text(encoding="utf-8")
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _first_name_spellings() -> list[str]:
+    from commons_assets.privacy.detectors import person_name
+
+    return sorted(person_name.spellings())
+
+
+def _installed_version(text: str, spellings: list[str]) -> str:
+    digest = hashlib.sha256(text.encode("utf-8"))
+    digest.update("\n".join(spellings).encode("utf-8"))
+    return f"commons-assets privacy detectors; sha256={digest.hexdigest()}"
 
 
 def install_functions(conn) -> None:
-    """Install (or update) the `commons_privacy` functions on a psycopg 3 connection; idempotent.
+    """Install (or update) the `commons_privacy` schema on a psycopg 3 connection; idempotent.
 
-    The installed version is recorded in the schema's comment: when it matches functions.sql and the
-    functions exist, nothing is executed, so a gate run needs no DDL privilege and takes no lock. Otherwise
-    the file runs in one transaction (a savepoint if one is open) under an advisory lock, so that two
-    concurrent runs do not collide on `create or replace`.
+    Runs functions.sql and refills `commons_privacy.first_names` from data/first_names_fr.txt. The
+    installed version (a hash of both) is recorded as the schema's comment: when it is current and the
+    functions exist, nothing is executed, so a routine gate run needs no DDL privilege and takes no lock.
+    Otherwise everything runs in one transaction (a savepoint if one is already open) under an advisory
+    lock, so that two concurrent runs do not collide on `create or replace`.
     """
-    text, digest = _functions_sql()
-    marker = f"commons-assets privacy detectors; functions.sql sha256={digest}"
+    text = FUNCTIONS_SQL.read_text(encoding="utf-8")
+    spellings = _first_name_spellings()
+    marker = _installed_version(text, spellings)
     checks = " and ".join(f"to_regprocedure('{SCHEMA}.{f}') is not null" for f in _REQUIRED_FUNCTIONS)
     current = conn.execute(
-        f"select coalesce(obj_description(to_regnamespace('{SCHEMA}'), 'pg_namespace') = %s and {checks}, "
-        "false)",
+        f"select coalesce(obj_description(to_regnamespace('{SCHEMA}'), 'pg_namespace') = %s "
+        f"and {checks} and to_regclass('{SCHEMA}.first_names') is not null, false)",
         (marker,),
     ).fetchone()[0]
     if current:
@@ -73,6 +84,11 @@ def install_functions(conn) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('commons_privacy.install_functions'))")
         conn.execute(text)
+        conn.execute(f"truncate {SCHEMA}.first_names")
+        with conn.cursor() as cursor, cursor.copy(f"copy {SCHEMA}.first_names (spelling) from stdin") as copy:
+            for spelling in spellings:
+                copy.write_row((spelling,))
+        conn.execute(f"analyze {SCHEMA}.first_names")
         conn.execute(f"comment on schema {SCHEMA} is '{marker}'")
 
 
@@ -88,7 +104,7 @@ def scan_values(values: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def quote_ident(name: str) -> str:
+def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -117,23 +133,45 @@ def scan_aliases(text_columns: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def scan_sql(table_sql: str, text_columns: list[str]) -> str:
-    """One SELECT that reads `table_sql` once and returns one row: a count per (detector, column).
+    """One SELECT that reads `table_sql` once and returns one row: a count of rows per (detector, column).
 
     `table_sql` is inserted as is (a quoted, schema-qualified name, or a parenthesised subquery with an
-    alias); column names are quoted here. Result columns are named by scan_alias(), e.g. "email__message".
-    Only counts come back, never a value. The statement holds no `%`, so it can be executed with or
-    without a parameter tuple.
+    alias); column names are quoted here. Result columns are named by scan_alias(), e.g. "email__message",
+    and hold bigint row counts. Only counts come back, never a value. The statement needs
+    install_functions() to have run. It holds no `%` (drivers with pyformat placeholders are fine); its
+    regexes are E'' literals (backslashes mean the same whatever standard_conforming_strings says) that may
+    contain braces and lone colons (SQLAlchemy's text() needs those colons escaped).
+
+    Why GROUPING SETS: published text columns are mostly categorical (a week, a category, a commune), and a
+    detector costs microseconds per value in PostgreSQL's regex engine. Grouping each column on its own in
+    the same pass (one scan, one hash table per column) lets every detector run once per distinct value,
+    weighted by its number of rows; a column of unique free text costs what a plain scan would.
     """
     aliases = scan_aliases(text_columns)
-    if not aliases:
+    columns = list(dict.fromkeys(text_columns))
+    if not columns:
         # Nothing to scan: a valid statement returning one empty row, without reading the table.
         return "select"
+    slots = {column: f"v{i}" for i, column in enumerate(columns)}
+    source = ", ".join(f"{_quote_ident(column)}::text as {slot}" for column, slot in slots.items())
+    grouping = ", ".join(f"grouping({slot}) as g{slot}" for slot in slots.values())
+    sets = ", ".join(f"({slot})" for slot in slots.values())
+    distinct = (
+        f"select {grouping}, {', '.join(slots.values())}, count(*) as row_count\n"
+        f"    from (select {source} from {table_sql}) as source\n"
+        f"    group by grouping sets ({sets})"
+    )
     items = []
     for alias, (name, column) in aliases.items():
-        detector = _BY_NAME[name]
-        predicate = detector.sql_predicate(f"{quote_ident(column)}::text")
-        items.append(f"count(*) filter (where {predicate}) as {quote_ident(alias)}")
-    return "select\n    " + ",\n    ".join(items) + f"\nfrom {table_sql}"
+        slot = slots[column]
+        predicate = _BY_NAME[name].sql_predicate(slot)
+        # CASE, not AND: the rows of the other columns' grouping sets must skip the predicate for sure.
+        items.append(
+            f"coalesce(sum(row_count) filter (where case when g{slot} = 0 then {predicate} else false end), 0)"
+            f"::bigint as {_quote_ident(alias)}"
+        )
+    return (
+        f"with distinct_values as (\n    {distinct}\n)\n"
+        "select\n    " + ",\n    ".join(items) + "\nfrom distinct_values"
+    )
 
-
-_BY_NAME = {detector.NAME: detector for detector in DETECTORS}

@@ -64,13 +64,14 @@ def ci(word: str, accents: bool = True) -> str:
     """A case-insensitive spelling of `word` usable inside a case-sensitive pattern.
 
     Case-sensitive patterns need it where one part must be case-insensitive (a street type) and another
-    must not (the capital of a name). With `accents`, an accented or plain vowel matches every accented
-    form, because free text drops accents as often as it keeps them.
+    must not (the capital of a name). With `accents`, an accented letter matches its plain and accented
+    forms in both cases (allée, allee, ALLÉE), because free text drops accents as often as it keeps them;
+    plain letters only get their two cases, which keeps the automaton small.
     """
     parts = []
     for ch in word:
-        base = _BASE_LETTER.get(ch, ch.lower())
-        if accents and base in _ACCENT_VARIANTS:
+        base = _BASE_LETTER.get(ch)
+        if accents and base is not None and not ch.isascii():
             parts.append("[" + _ACCENT_VARIANTS[base] + "]")
         elif ch.isalpha():
             parts.append("[" + ch.lower() + ch.upper() + "]")
@@ -130,5 +131,35 @@ class CheckedCandidates:
         )
 
 
-def any_sql(*predicates: str) -> str:
-    return "(" + " or ".join(predicates) + ")"
+class Prefiltered:
+    """Cheap necessary condition first, then the real checks (any of them).
+
+    PostgreSQL's regex engine is fast on simple patterns but slow (tens of microseconds per value) on
+    large alternations and guards; a one-class prefilter such as "has two digits" rules most values out
+    for almost nothing. CASE guarantees the order in SQL; Python applies the very same prefilter, so the
+    two decisions stay identical even if a prefilter were not strictly necessary.
+    """
+
+    def __init__(self, prefilter: Regex, *checks) -> None:
+        self.prefilter = prefilter
+        self.checks = checks
+
+    def search(self, value: object) -> bool:
+        return self.prefilter.search(value) and any(check.search(value) for check in self.checks)
+
+    def sql(self, column_sql: str) -> str:
+        checks = " or ".join(check.sql(column_sql) for check in self.checks)
+        return f"(case when {self.prefilter.sql(column_sql)} then ({checks}) else false end)"
+
+
+class AnyOf:
+    """Several independent checks; true when one of them is."""
+
+    def __init__(self, *checks) -> None:
+        self.checks = checks
+
+    def search(self, value: object) -> bool:
+        return any(check.search(value) for check in self.checks)
+
+    def sql(self, column_sql: str) -> str:
+        return "(" + " or ".join(check.sql(column_sql) for check in self.checks) + ")"

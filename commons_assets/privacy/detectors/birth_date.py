@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from commons_assets.privacy.detectors._common import WS, Regex, ci
+from commons_assets.privacy.detectors._common import WS, Prefiltered, Regex, ci
 
 NAME = "birth_date"
-DESCRIPTION = "Exact dates (day precision): 1987-03-14, 14/03/1987, 14.03.1987, 14 mars 1987, ISO timestamps; not weeks, months or years."
-LABELS = ("date_naissance", "date_de_naissance", "naissance", "birth_date", "birthdate", "dob", "ddn", "ne_le")
+DESCRIPTION = "Exact dates (1987-03-14, 14/03/1987, 14 mars 1987, ISO timestamps); not weeks, months, years."
+LABELS = (
+    "date_naissance", "date_de_naissance", "naissance", "birth_date", "birthdate", "dob", "ddn",
+    "ne_le",
+)
 TRUE_VALUES = (
     "1987-03-14",
     "14/03/1987",
@@ -71,9 +74,22 @@ _PATTERN = Regex(
 )
 
 
+# Prefilters, each a small automaton that PostgreSQL evaluates cheaply (the full pattern costs ~20 us per
+# value whatever the text): two digits in a row (every form holds a year), then a necessary skeleton of
+# each form: ISO, day-first numeric, "<day> <month word> <year>", "<month word> <day>, <year>".
+_LOOSE_LETTER = "[A-Za-z\u00c0-\u00ff]"
+_SKELETON = Regex(
+    "[0-9]{4}[-/.][0-9]{2}[-/.][0-9]{2}"
+    "|[0-9][-/.][0-9]{1,2}[-/.][0-9]{2}"
+    f"|[0-9rR]{WS}+{_LOOSE_LETTER}{{3,}}[.]?{WS}+[0-9]{{4}}"
+    f"|{_LOOSE_LETTER}{WS}+[0-9]{{1,2}}(?:[a-z]{{2}})?,?{WS}+[0-9]{{4}}"
+)
+_DETECTOR = Prefiltered(Regex("[0-9][0-9]"), Prefiltered(_SKELETON, _PATTERN))
+
+
 def sql_predicate(column_sql: str) -> str:
-    return _PATTERN.sql(column_sql)
+    return _DETECTOR.sql(column_sql)
 
 
 def matches(value: str) -> bool:
-    return _PATTERN.search(value)
+    return _DETECTOR.search(value)

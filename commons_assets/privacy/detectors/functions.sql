@@ -110,3 +110,9 @@ begin
     return false;
 end;
 $$;
+
+-- First-name spellings (Jean, JEAN, Élodie, ÉLODIE…) for the person_name detector. The rows come from
+-- data/first_names_fr.txt: install_functions() refills this table, which is why it is not filled here.
+create table if not exists commons_privacy.first_names (
+    spelling text primary key
+);

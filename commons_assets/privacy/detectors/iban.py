@@ -7,7 +7,7 @@ import re
 from commons_assets.privacy.detectors._common import CheckedCandidates, Regex
 
 NAME = "iban"
-DESCRIPTION = "IBANs (ISO 13616) of any registered country, with or without spaces, mod-97 check digits verified."
+DESCRIPTION = "IBANs (ISO 13616) of any registered country, spaced or not, mod-97 check digits verified."
 LABELS = ("iban", "rib", "bic_iban", "compte_bancaire", "bank_account")
 TRUE_VALUES = (
     "FR76 3000 6000 0112 3456 7890 189",
@@ -21,6 +21,7 @@ TRUE_VALUES = (
     "MT84 MALT 0110 0001 2345 MTLC AST0 01S",
 )
 FALSE_VALUES = (
+    "de23f028-91b3-4710-89a9-0b8e70df11c5",
     "FR76 3000 6000 0112 3456 7890 188",
     "FR76 3000 6000 0112 3456 7890 18",
     "GB82 WEST 1234 5698 7654 33",
@@ -52,8 +53,10 @@ IBAN_LENGTHS: dict[str, int] = {
 # separated by at most one space or hyphen. The run is not bounded: the checksum function looks for the
 # IBAN at each group start of the run and only reads as many characters as the country's length, so
 # words following the IBAN, or a short code before it, do not hide it.
+# Written either compact, or in the printed groups of four (the last one shorter): a hex token such as a
+# UUID (8-4-4-4-12) is neither, and would otherwise pass mod 97 once in 97 tries.
 _CANDIDATE = Regex(
-    r"(^|[^a-z0-9])([a-z]{2}[0-9]{2}(?:[ \u00a0-]?[a-z0-9]){11,})(?![a-z0-9])",
+    r"(^|[^a-z0-9])([a-z]{2}[0-9]{2}(?:[a-z0-9]{11,}|(?:[ \u00a0-][a-z0-9]{4}){2,}(?:[ \u00a0-][a-z0-9]{1,4})?))(?![a-z0-9])",
     ignore_case=True,
 )
 _GROUP_SPLIT = re.compile(r"[^A-Z0-9]+")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from commons_assets.privacy.detectors._common import Regex, any_sql
+from commons_assets.privacy.detectors._common import AnyOf, Prefiltered, Regex
 
 NAME = "ip_address"
-DESCRIPTION = "IPv4 (dotted quad, octets <= 255) and IPv6 addresses; a dotted quad right after 'name/' is a version."
+DESCRIPTION = "IPv4 (octets <= 255) and IPv6 addresses; a dotted quad right after 'name/' is a version."
 LABELS = ("ip", "ip_address", "adresse_ip", "ipv4", "ipv6", "remote_addr", "x_forwarded_for", "client_ip")
 TRUE_VALUES = (
     "192.168.1.12",
@@ -75,9 +75,16 @@ _IPV6 = Regex(
 )
 
 
+# Prefilters: a dotted quad of digits; for IPv6 a "::" or a hex group between two colons.
+_DETECTOR = AnyOf(
+    Prefiltered(Regex(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]"), _IPV4),
+    Prefiltered(Regex("::|:[0-9a-f]{1,4}:", ignore_case=True), _IPV6),
+)
+
+
 def sql_predicate(column_sql: str) -> str:
-    return any_sql(_IPV4.sql(column_sql), _IPV6.sql(column_sql))
+    return _DETECTOR.sql(column_sql)
 
 
 def matches(value: str) -> bool:
-    return _IPV4.search(value) or _IPV6.search(value)
+    return _DETECTOR.search(value)

@@ -7,7 +7,7 @@ import re
 from commons_assets.privacy.detectors._common import CheckedCandidates, Regex
 
 NAME = "nir"
-DESCRIPTION = "French social security numbers (NIR): 13 characters + 2-digit key, key = 97 - (n mod 97), 2A/2B aware."
+DESCRIPTION = "French social security numbers (NIR): 13 characters + key = 97 - (n mod 97), 2A/2B aware."
 LABELS = ("nir", "numero_securite_sociale", "securite_sociale", "secu", "insee", "nss", "ssn")
 TRUE_VALUES = (
     "1 85 05 78 006 084 91",

@@ -5,11 +5,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from commons_assets.privacy.detectors._common import LETTER, UPPER, WS, Regex
+from commons_assets.privacy.detectors._common import LETTER, UPPER, WS, AnyOf, Prefiltered, Regex, sql_string
 
 NAME = "person_name"
-DESCRIPTION = "Person names: a dictionary first name followed by a capitalised word (Jean Dupont, DUPONT Jean), or M./Mme + name."
-LABELS = ("nom", "prenom", "prénom", "nom_complet", "name", "full_name", "first_name", "last_name", "auteur", "agent")
+DESCRIPTION = "Person names: a known first name next to a capitalised word (Jean Dupont), or M./Mme + name."
+LABELS = (
+    "nom", "prenom", "prénom", "nom_complet", "name", "full_name", "first_name", "last_name", "auteur",
+    "agent",
+)
 TRUE_VALUES = (
     "Jean Dupont",
     "Marie-Claire Martin",
@@ -37,6 +40,8 @@ FALSE_VALUES = (
 )
 
 FIRST_NAMES_FILE = Path(__file__).with_name("data") / "first_names_fr.txt"
+# Filled by detectors.install_functions() with spellings(); read by the SQL predicate.
+FIRST_NAMES_TABLE = "commons_privacy.first_names"
 
 
 @cache
@@ -46,12 +51,35 @@ def first_names() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def _trie_regex(words: set[str]) -> str:
-    """An alternation of `words` factored as a trie (Jean|Jeanne -> Jean(?:ne)?).
+@cache
+def spellings() -> frozenset[str]:
+    """How a first name is written next to a surname: Capitalised (Jean, Jean-Pierre) or in capitals (JEAN).
 
-    Both engines then match it quickly: Python's backtracking tries one branch per letter instead of
-    600 names, and PostgreSQL compiles a small automaton.
+    Storing the spellings rather than folding case at lookup time keeps SQL and Python identical: no
+    lower() whose behaviour on É depends on the database collation.
     """
+    forms = set()
+    for name in first_names():
+        forms.add("-".join(part[:1].upper() + part[1:] for part in name.split("-")))
+        forms.add(name.upper())
+    return frozenset(forms)
+
+
+# Decision: text is cut into word tokens and each token is looked up in the dictionary (a primary-key
+# table in PostgreSQL, a frozenset in Python); a first name counts when it is followed by a capitalised
+# word (Jean Dupont, Marie-Claire MARTIN) or preceded by a word in capitals (DUPONT Jean, the
+# administrative order). Tokenising is the expensive part in PostgreSQL (tens of microseconds per value),
+# so a regex prefilter lets through only the values where such a pair can exist: a word starting like a
+# known first name (its first three letters, a small automaton) next to a capitalised word. "Windows NT",
+# "Dépôt Sauvage" or "Mairie de Paris" stop there. The whole dictionary compiled into one regex was tried
+# first: exact, but ~150 us per value in PostgreSQL (its automaton cache thrashes on 1,200 spellings).
+# Case is significant on purpose: the capital is what tells "Jean Dupont" from "jean a appelé"; lower-case
+# names are an accepted false negative.
+_WORD = f"{LETTER}0-9_"
+
+
+def _trie_regex(words: set[str]) -> str:
+    """An alternation of `words` factored as a trie (Jea|Jér -> J(?:ea|ér)), cheap for both engines."""
     trie: dict = {}
     for word in words:
         node = trie
@@ -63,52 +91,85 @@ def _trie_regex(words: set[str]) -> str:
         branches = [ch + build(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""
-        ends_here = "" in node
-        if len(branches) == 1 and not ends_here:
+        optional = "" in node
+        if len(branches) == 1 and not optional:
             return branches[0]
-        return "(?:" + "|".join(branches) + ")" + ("?" if ends_here else "")
+        return "(?:" + "|".join(branches) + ")" + ("?" if optional else "")
 
     return build(trie)
 
 
-def _name_forms() -> set[str]:
-    """How a first name is written next to a surname: Capitalised (Jean-Pierre) or in capitals (JEAN)."""
-    forms = set()
-    for name in first_names():
-        forms.add("-".join(part[:1].upper() + part[1:] for part in name.split("-")))
-        forms.add(name.upper())
-    return forms
-
-
-_WORD_CHAR = f"[{LETTER}0-9_]"
-_NOT_WORD = f"[^{LETTER}0-9_]"
-_GUARD = f"(^|{_NOT_WORD})"
-_FIRST_NAME = "(?:" + _trie_regex(_name_forms()) + f")(?:-[{UPPER}][{LETTER}]*)*"
-_CAPITALISED_WORD = f"[{UPPER}][{LETTER}]"
-_CAPS_WORD = f"[{UPPER}]{{2,}}(?:-[{UPPER}]{{2,}})*"
-_CIVILITY = (
+_NAME_START = "(?:" + _trie_regex({spelling[:3] for spelling in spellings()}) + ")"
+_PAIR_PREFILTER = Regex(
+    # a word starting like a first name, then blanks, then a capitalised word (rule "Jean Dupont")
+    f"(^|[^{_WORD}]){_NAME_START}[{_WORD}]*(?:-[{_WORD}]+)*{WS}+[{UPPER}][{LETTER}]"
+    # a word in capitals, then blanks, then a word starting like a first name (rule "DUPONT Jean")
+    f"|[{UPPER}]{{2,}}(?:-[{UPPER}]{{2,}})*{WS}+{_NAME_START}"
+)
+_TOKENIZER = Regex(f"([{_WORD}]+(?:-[{_WORD}]+)*)([^{_WORD}]*)")
+_WHITESPACE_ONLY = Regex(f"^{WS}+$")
+_CAPITALISED = Regex(f"^[{UPPER}][{LETTER}]")
+_IN_CAPITALS = Regex(f"^[{UPPER}]{{2,}}(?:-[{UPPER}]{{2,}})*$")
+_CIVILITY_SKELETON = Regex(f"[MDP][A-Za-z]*[.]*{WS}+[{UPPER}][{LETTER}]")
+_CIVILITY = Regex(
+    f"(^|[^{_WORD}])"
     r"(?:M\.|MM\.|Mmes?|Mlles?|MME|MLLE|Mrs?|Ms|Dr|Pr|Monsieur|Madame|Mademoiselle|Docteur|Professeur"
     r"|MONSIEUR|MADAME|MADEMOISELLE)\.?"
+    f"{WS}+[{UPPER}][{LETTER}]"
 )
 
-# Decision: the dictionary is compiled into the pattern itself (a trie of ~1,200 spellings) rather than
-# looked up in a table. The predicate stays one regex test, which PostgreSQL compiles once per session and
-# caches, with no per-row subquery, no installed state to keep in sync with the txt file, and the very
-# same decision in Python. Case is significant on purpose: the capital is what tells "Jean Dupont" from
-# "jean a appelé" — lower-case names are an accepted false negative.
-_PATTERN = Regex(
-    # Jean Dupont, Marie-Claire MARTIN, JEAN DUPONT.
-    f"{_GUARD}{_FIRST_NAME}{WS}+{_CAPITALISED_WORD}"
-    # DUPONT Jean: the administrative order, surname in capitals first.
-    f"|{_GUARD}{_CAPS_WORD}{WS}+{_FIRST_NAME}(?!{_WORD_CHAR})"
-    # M. Dupont, Mme Martin, Docteur Lefebvre.
-    f"|{_GUARD}{_CIVILITY}{WS}+{_CAPITALISED_WORD}"
+
+def _is_first_name(token: str) -> bool:
+    known = spellings()
+    return token in known or token.split("-", 1)[0] in known
+
+
+class _NamePairs:
+    """The token check, in Python and as an SQL subquery (lead/lag over regexp_matches tokens)."""
+
+    def search(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        tokens = [(m.group(1), m.group(2)) for m in _TOKENIZER.compiled.finditer(value)]
+        for i, (token, separator) in enumerate(tokens):
+            if not _is_first_name(token):
+                continue
+            if i + 1 < len(tokens) and _WHITESPACE_ONLY.search(separator):
+                if _CAPITALISED.search(tokens[i + 1][0]):
+                    return True
+            if i > 0 and _WHITESPACE_ONLY.search(tokens[i - 1][1]):
+                if _IN_CAPITALS.search(tokens[i - 1][0]):
+                    return True
+        return False
+
+    def sql(self, column_sql: str) -> str:
+        tokens = (
+            "select m[1] as token, m[2] as sep, lead(m[1]) over w as next_token, "
+            "lag(m[1]) over w as previous_token, lag(m[2]) over w as previous_sep "
+            f"from regexp_matches(({column_sql}), {sql_string(_TOKENIZER.source)}, 'g') "
+            "with ordinality as r(m, n) window w as (order by n)"
+        )
+        return (
+            f"exists (select 1 from ({tokens}) as t where "
+            f"(({_WHITESPACE_ONLY.sql('t.sep')} and {_CAPITALISED.sql('t.next_token')}) "
+            f"or ({_WHITESPACE_ONLY.sql('t.previous_sep')} and {_IN_CAPITALS.sql('t.previous_token')})) "
+            f"and exists (select 1 from {FIRST_NAMES_TABLE} as f "
+            "where f.spelling = t.token or f.spelling = split_part(t.token, '-', 1)))"
+        )
+
+
+# Each stage is cheaper than the next and rules most values out: two adjacent capitalised words, then
+# one of them starting like a first name, then the exact token check.
+_CAPITALISED_PAIR = Regex(f"[{UPPER}][{_WORD}-]*{WS}+[{UPPER}][{LETTER}]")
+_DETECTOR = AnyOf(
+    Prefiltered(_CIVILITY_SKELETON, _CIVILITY),
+    Prefiltered(_CAPITALISED_PAIR, Prefiltered(_PAIR_PREFILTER, _NamePairs())),
 )
 
 
 def sql_predicate(column_sql: str) -> str:
-    return _PATTERN.sql(column_sql)
+    return _DETECTOR.sql(column_sql)
 
 
 def matches(value: str) -> bool:
-    return _PATTERN.search(value)
+    return _DETECTOR.search(value)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from commons_assets.privacy.detectors._common import Regex
+from commons_assets.privacy.detectors._common import Prefiltered, Regex
 
 NAME = "phone_fr"
-DESCRIPTION = "French phone numbers: 0X XX XX XX XX, +33 / 0033 (with or without (0)), overseas +262, +590, +687…"
+DESCRIPTION = "French phone numbers: 0X XX XX XX XX, +33 / 0033 (with or without (0)), overseas +262, +687…"
 LABELS = ("telephone", "téléphone", "tel", "tél", "phone", "mobile", "portable", "numero", "fax")
 TRUE_VALUES = (
     "06 12 34 56 78",
@@ -34,12 +34,15 @@ FALSE_VALUES = (
     "2026-11-14 09:30:00",
     "00 12 34 56 78",
     "+44 20 7946 0958",
+    "711d9942-a28b-4b5d-91ec-0569209771b8",
+    "60393b06-8752-4015-9b1d-c62d7ed63203",
 )
 
 _SEP = "[ .\u00a0\u202f-]"
 _PAIRS = f"(?:{_SEP}?[0-9]{{2}})"
-_START = "(^|[^0-9+])"
-_END = "(?![0-9])"
+# Not glued to a letter either: inside a hex token (a UUID, a hash) ten digits in a row are not a phone.
+_START = "(^|[^0-9A-Za-z+])"
+_END = "(?![0-9A-Za-z])"
 _INTL = "(?:[+]|00)"
 _TRUNK = rf"(?:{_SEP}?\(0\))?{_SEP}?"
 
@@ -61,9 +64,14 @@ _PATTERN = Regex(
 )
 
 
+# Prefilter (two digits in a row): a small automaton PostgreSQL runs cheaply, so most values skip the full
+# pattern.
+_DETECTOR = Prefiltered(Regex(r"[0-9][0-9]"), _PATTERN)
+
+
 def sql_predicate(column_sql: str) -> str:
-    return _PATTERN.sql(column_sql)
+    return _DETECTOR.sql(column_sql)
 
 
 def matches(value: str) -> bool:
-    return _PATTERN.search(value)
+    return _DETECTOR.search(value)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from commons_assets.privacy.detectors._common import Regex
+from commons_assets.privacy.detectors._common import Prefiltered, Regex
 
 NAME = "vehicle_plate"
-DESCRIPTION = "French number plates: SIV AB-123-CD / AB 123 CD / AB123CD and former FNI 123 ABC 75, 1234 AB 69, 12 ABC 2A."
+DESCRIPTION = "French number plates: SIV AB-123-CD / AB 123 CD / AB123CD, former FNI 123 ABC 75, 12 ABC 2A."
 LABELS = ("immatriculation", "plaque", "plaque_immatriculation", "plate", "license_plate", "vehicule")
 TRUE_VALUES = (
     "AB-123-CD",
@@ -52,9 +52,15 @@ _FNI = (
 _PATTERN = Regex(f"(^|[^A-Za-z0-9])(?:{_SIV}|{_FNI})(?![A-Za-z0-9])")
 
 
+# Prefilters, small automata that PostgreSQL evaluates cheaply: a digit (not two: "12 ABC 2A" has no two
+# in a row), then a skeleton: letter, 3 digits, letter (SIV) or digit, capitals, digit (FNI).
+_SKELETON = Regex("[A-Za-z][ -]?[0-9]{3}[ -]?[A-Za-z]|[0-9][ -]?[A-Z]{1,3}[ -]?[0-9]")
+_DETECTOR = Prefiltered(Regex("[0-9]"), Prefiltered(_SKELETON, _PATTERN))
+
+
 def sql_predicate(column_sql: str) -> str:
-    return _PATTERN.sql(column_sql)
+    return _DETECTOR.sql(column_sql)
 
 
 def matches(value: str) -> bool:
-    return _PATTERN.search(value)
+    return _DETECTOR.search(value)

@@ -31,3 +31,57 @@
 {% macro suppress_small_count(count_expression, k) -%}
     case when ({{ count_expression }}) >= {{ k }} then ({{ count_expression }}) end
 {%- endmacro %}
+
+{#- Secondary suppression, for an aggregate that publishes a total row per group: where exactly one cell of a
+    group is suppressed, it could be recomputed as the total minus the other cells (« par différence »), so
+    the smallest published cell of that group is suppressed too; and where the one suppressed cell is the
+    only cell, the total is. Returns a query over `relation` with `measure` suppressed, and `columns`. -#}
+{% macro secondary_suppression(
+    relation, columns, measure, group_by, dimension, total_value, k
+) -%}
+    {%- set partition = group_by | join(', ') -%}
+    {%- set is_cell = dimension ~ " <> '" ~ total_value ~ "'" -%}
+    select
+        {% for column in columns -%}
+        {{ column }},
+        {% endfor -%}
+        case
+            when {{ measure }} < {{ k }} then null
+            when {{ is_cell }} and _hidden = 1 and _rank = 1 then null
+            when not ({{ is_cell }}) and _hidden = 1 and _shown = 0 then null
+            else {{ measure }}
+        end as {{ measure }}
+    from (
+        select
+            *,
+            count(*) filter (
+                where {{ is_cell }} and {{ measure }} < {{ k }}
+            ) over (partition by {{ partition }}) as _hidden,
+            count(*) filter (
+                where {{ is_cell }} and {{ measure }} >= {{ k }}
+            ) over (partition by {{ partition }}) as _shown,
+            row_number() over (
+                partition by {{ partition }}
+                order by
+                    case
+                        when {{ is_cell }} and {{ measure }} >= {{ k }}
+                            then {{ measure }}
+                    end asc nulls last,
+                    {{ dimension }}
+            ) as _rank
+        from {{ relation }}
+    ) as ranked
+{%- endmacro %}
+
+{#- l-diversity: a sensitive value is published only in groups where it takes at least two distinct values;
+    in a group whose members all share it, it would be learnt about each of them, so it is left empty. -#}
+{% macro l_diversify(column, quasi_identifiers) -%}
+    case
+        when min({{ column }}) over (
+            partition by {{ quasi_identifiers | join(', ') }}
+        ) <> max({{ column }}) over (
+            partition by {{ quasi_identifiers | join(', ') }}
+        )
+            then {{ column }}
+    end
+{%- endmacro %}

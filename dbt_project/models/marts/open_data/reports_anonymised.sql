@@ -1,8 +1,10 @@
--- Record-level export of the reports users contributed (ODbL). Quasi-
--- identifiers: creation week, département, category. Rare combinations first
--- lose their département ("autres"), then rows still in a group smaller than k
--- are suppressed. Ids are drawn anew at each release, so releases cannot be
--- linked.
+-- Record-level export of the reports users contributed (ODbL).
+-- Quasi-identifiers: creation week, département, category; the creation week
+-- being one, the reports added between two releases form groups of their own,
+-- at least k strong, and cannot be singled out by comparing releases. Rare
+-- combinations first lose their département ("autres"), then rows still in a
+-- group smaller than k are suppressed. The status is published only where it
+-- differs within the group (l-diversity). Ids are drawn anew at each release.
 {% set quasi_identifiers = ['created_week', 'departement_code', 'category_label'] %}
 {% set k = var('k_anonymity') %}
 
@@ -28,6 +30,15 @@ k_anonymous as (
     {{ suppress_small_groups('recoded', quasi_identifiers, k) }}
 ),
 
+diverse as (
+    select
+        created_week,
+        departement_code,
+        category_label,
+        {{ l_diversify('report_status', quasi_identifiers) }} as report_status
+    from k_anonymous
+),
+
 final as (
     select
         {{ release_scoped_id() }} as signalement_id,
@@ -35,7 +46,7 @@ final as (
         departement_code,
         category_label as categorie,
         report_status as statut
-    from k_anonymous
+    from diverse
 )
 
 select * from final

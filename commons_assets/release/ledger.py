@@ -1,0 +1,77 @@
+"""The release ledger: what went out, week by week, kept in the warehouse.
+
+`releases` has one row per published file (week, dataset, rows, checksum, code version, target);
+`release_ids` keeps the release-scoped identifiers of the last published release of each dataset, so that the
+gate can prove the next release shares none of them.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from commons_assets.settings import get_settings
+
+
+def ledger_schema() -> str:
+    return f"{get_settings().dbt_target_schema}_ledger"
+
+
+def ensure_ledger(conn) -> str:
+    schema = ledger_schema()
+    conn.execute(
+        sql.SQL(
+            """
+            select pg_advisory_xact_lock(hashtext('commons_assets.ledger'));
+            create schema if not exists {s};
+            create table if not exists {s}.releases (
+                week text not null,
+                dataset text not null,
+                file text not null,
+                rows bigint not null,
+                sha256 text not null,
+                licence text not null,
+                code_version text not null,
+                target text not null,
+                published_at timestamptz not null default now(),
+                primary key (week, dataset, file, target)
+            );
+            create table if not exists {s}.release_ids (
+                dataset text not null,
+                week text not null,
+                release_id text not null
+            );
+            create index if not exists release_ids_lookup on {s}.release_ids (dataset, release_id);
+            """
+        ).format(s=sql.Identifier(schema))
+    )
+    return schema
+
+
+def release_ids_relation() -> str:
+    return f'"{ledger_schema()}"."release_ids"'
+
+
+def record_publication(conn, *, week: str, files: list[dict], policy, target: str, code_version: str) -> None:
+    """Record a published release, and keep the release ids of this release only (for the next gate)."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    licences = {m.dataset: m.spec.licence for m in policy.published}
+    for item in files:
+        conn.execute(
+            sql.SQL(
+                "insert into {s}.releases (week, dataset, file, rows, sha256, licence, code_version, target) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (week, dataset, file, target) do update set "
+                "rows = excluded.rows, sha256 = excluded.sha256, code_version = excluded.code_version, "
+                "published_at = now()"
+            ).format(s=schema),
+            (week, item["dataset"], item["path"], item["rows"], item["sha256"], licences[item["dataset"]],
+             code_version, target),
+        )
+    for model in policy.published:
+        for column in (c.name for c in model.columns if c.privacy == "release_id"):
+            conn.execute(sql.SQL("delete from {s}.release_ids where dataset = %s").format(s=schema), (model.dataset,))
+            conn.execute(
+                sql.SQL(
+                    "insert into {s}.release_ids (dataset, week, release_id) select %s, %s, {c} from {rel}"
+                ).format(s=schema, c=sql.Identifier(column), rel=sql.SQL(model.relation)),
+                (model.dataset, week),
+            )
