@@ -5,7 +5,9 @@
 -- combinations first lose their département ("autres"), then rows still in a
 -- group smaller than k are suppressed. The status is published only where it
 -- differs within the group (l-diversity). Ids are drawn anew at each release.
-{% set quasi_identifiers = ['created_week', 'departement_code', 'category_label'] %}
+{% set quasi_identifiers = [
+    'created_week', 'departement_code', 'category_label'
+] %}
 {% set k = var('k_anonymity') %}
 
 with
