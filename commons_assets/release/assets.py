@@ -2,7 +2,6 @@
 
 
 import csv
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -12,8 +11,9 @@ import dagster as dg
 from commons_assets.partitions import WEEKLY_PARTITIONS, partition_key_to_iso_week
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.ledger import record_publication
+from commons_assets.release.packaging import sha256_of
 from commons_assets.release.version import code_version
-from commons_assets.release.export import export_csv, new_staging_dir, write_release_manifest
+from commons_assets.release.export import export_release, new_staging_dir
 from commons_assets.release.targets import publish_to_folder
 from commons_assets.settings import get_settings
 from commons_assets.warehouse import WarehouseResource
@@ -40,12 +40,18 @@ def verify_staged_release(week_dir: Path, policy: Policy) -> list[dict]:
     files = manifest["files"]
     if sorted(f["dataset"] for f in files) != sorted(expected):
         raise dg.Failure(description="publish refused: the staged release does not hold exactly the published datasets")
+    listed = {}
+    for line in (week_dir / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    present = {p.relative_to(week_dir).as_posix() for p in week_dir.rglob("*") if p.is_file()} - {"SHA256SUMS"}
+    if present != set(listed):
+        raise dg.Failure(description="publish refused: the staged files are not exactly those listed in SHA256SUMS")
+    for name, digest in listed.items():
+        if sha256_of(week_dir / name) != digest:
+            raise dg.Failure(description=f"publish refused: {name} changed after export (checksum)")
     for item in files:
-        path = week_dir / item["path"]
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != item["sha256"]:
-            raise dg.Failure(description=f"publish refused: {item['path']} changed after export (checksum)")
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(week_dir / item["path"], newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
         if header != expected[item["dataset"]]:
             raise dg.Failure(
@@ -61,21 +67,29 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         partitions_def=WEEKLY_PARTITIONS,
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[model_keys[m.name] for m in policy.published],
-        description="Streams every published table (COPY) into a staging folder: CSV per dataset, release.json.",
+        description=(
+            "Streams every published table out of PostgreSQL into a staging folder: CSV (COPY) and Parquet per "
+            "dataset with its Table Schema, the privacy report, datapackage.json, a French README, SHA256SUMS."
+        ),
         kinds={"postgres", "csv"},
     )
     def release_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         week = partition_key_to_iso_week(context.partition_key)
         week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
         with warehouse.connect() as conn:
-            files = [export_csv(conn, model, week_dir) for model in policy.published]
-        write_release_manifest(week_dir, week, files)
+            files, risks = export_release(conn, policy, week_dir, week)
         return dg.MaterializeResult(
             metadata={
                 "week": week,
                 "staging_dir": str(week_dir),
                 "rows": dg.MetadataValue.json({f.dataset: f.rows for f in files}),
-                "files": len(files),
+                "files": len(list(p for p in week_dir.rglob("*") if p.is_file())),
+                # the privacy report: group sizes and risks, never a value
+                "smallest_group": dg.MetadataValue.json({d: r["smallest_group"] for d, r in risks.items()}),
+                "prosecutor_risk_max": dg.MetadataValue.json(
+                    {d: r["prosecutor_risk_max"] for d, r in risks.items()}
+                ),
+                "privacy_report": dg.MetadataValue.json(risks),
             }
         )
 

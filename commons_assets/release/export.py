@@ -15,7 +15,10 @@ from pathlib import Path
 from psycopg import sql
 
 from commons_assets.privacy.gate import check_allow_list, relation_columns
-from commons_assets.privacy.policy import PublishedModel
+from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.privacy.risk import french_summary, measure_risk
+from commons_assets.release.packaging import datapackage, readme, table_schema, write_checksums, write_json, write_parquet
+from commons_assets.release.version import code_version, repository_url
 
 
 class ExportError(RuntimeError):
@@ -73,13 +76,46 @@ def export_csv(conn, model: PublishedModel, week_dir: Path) -> ExportedFile:
     )
 
 
-def write_release_manifest(week_dir: Path, week: str, files: list[ExportedFile]) -> Path:
+def write_release_manifest(week_dir: Path, week: str, files: list[ExportedFile], code_version: str) -> Path:
     path = week_dir / "release.json"
-    path.write_text(
-        json.dumps({"week": week, "files": [asdict(f) for f in files]}, ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    payload = {"week": week, "code_version": code_version, "files": [asdict(f) for f in files]}
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[list[ExportedFile], dict]:
+    """Write the whole release into `week_dir`: per dataset CSV, Parquet and Table Schema; then the privacy
+    report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk."""
+    files, risks = [], {}
+    for model in policy.published:
+        exported = export_csv(conn, model, week_dir)
+        folder = week_dir / model.dataset
+        parquet_rows = write_parquet(conn, model, folder / f"{model.dataset}.parquet")
+        if parquet_rows != exported.rows:
+            raise ExportError(f"export of {model.dataset}: Parquet and CSV row counts differ")
+        write_json(folder / "schema.json", table_schema(model))
+        files.append(exported)
+        risks[model.dataset] = measure_risk(conn, model)
+    version = code_version()
+    summaries = {dataset: french_summary(dataset, risk) for dataset, risk in risks.items()}
+    write_json(
+        week_dir / "rapport-confidentialite.json",
+        {
+            "semaine": week,
+            "version_du_code": version,
+            "seuils": {"k": {m.dataset: m.spec.k for m in policy.published}},
+            "resume": list(summaries.values()),
+            "jeux_de_donnees": risks,
+        },
+    )
+    as_dicts = [asdict(f) for f in files]
+    write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version))
+    (week_dir / "README.md").write_text(
+        readme(week, policy, as_dicts, summaries, version, repository_url()), encoding="utf-8"
+    )
+    write_release_manifest(week_dir, week, files, version)
+    write_checksums(week_dir)
+    return files, risks
 
 
 def new_staging_dir(staging_root: Path, run_id: str, week: str) -> Path:

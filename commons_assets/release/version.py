@@ -26,3 +26,23 @@ def code_version() -> str:
     if not commit:
         return __version__
     return commit + ("-dirty" if dirty else "")
+
+
+@cache
+def repository_url() -> str:
+    """Where the public finds the code: COMMONS_REPOSITORY_URL, else this checkout's `origin` remote."""
+    import os
+
+    configured = os.environ.get("COMMONS_REPOSITORY_URL", "").strip()
+    if configured:
+        return configured
+    try:
+        origin = subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        origin = ""
+    # a local path or an URL carrying credentials is not for the public
+    if origin.startswith("https://") and "@" not in origin:
+        return origin.removesuffix(".git")
+    return ""

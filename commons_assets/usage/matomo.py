@@ -1,0 +1,472 @@
+"""Weekly usage per feature from a Matomo instance, through its Reporting API.
+
+One ISO week is read with four report methods, `period=week` and the week's Monday as `date` (Matomo's weeks
+run Monday to Sunday in the site's time zone, like ISO weeks):
+
+| method                            | label_kind       | nb_events   | nb_visits | nb_uniq_visitors          |
+|-----------------------------------|------------------|-------------|-----------|---------------------------|
+| `Events.getCategory`              | `event_category` | `nb_events` | `nb_visits` | `nb_uniq_visitors`, if any |
+| `Events.getAction`                | `event_action`   | `nb_events` | `nb_visits` | `nb_uniq_visitors`, if any |
+| `Actions.getPageUrls` (`flat=1`)  | `page_url`       | `nb_hits` (page views) | `nb_visits` | `nb_uniq_visitors`, if any |
+| `VisitsSummary.get`               | `visits_summary` (label `total`) | `nb_actions` | `nb_visits` | `nb_uniq_visitors`, if any |
+
+Event reports are read at their top level (one row per category, one per action): their sub-tables hold event
+*names*, which trackers fill with free text. Page URLs are read flattened, so that a label is a whole path
+("/signalements/nouveau") rather than one folder of it.
+
+Unique visitors: for a week, Matomo gives `nb_uniq_visitors` only where the instance processes unique visitors
+for weeks (`enable_processing_unique_visitors_week`, on by default) and, even then, not in the Events and
+Actions reports, which carry `sum_daily_nb_uniq_visitors` instead. That sum counts a person once per day they
+came back, so it is *not* a number of distinct visitors: we store `nb_uniq_visitors` when Matomo gives it and
+NULL otherwise, and never substitute the sum.
+
+Personal data: labels are stored raw, as Matomo gives them, in the warehouse only. They can carry personal data
+(a page URL with `?email=…`, an event action built from a user's input), so they are never published as they
+are: the dbt feature catalogue maps each label to a declared feature or to « autre », like the service's own
+event names.
+
+The token: Matomo recommends sending `token_auth` as a POST field, never in the URL, where proxies and access
+logs would keep it. This module sends it only in the POST body and keeps it out of every message, log line
+and exception it produces (it is replaced by "[redacted]" should Matomo ever echo it back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import logging
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from commons_assets.settings import SettingsError
+
+log = logging.getLogger(__name__)
+
+SOURCE = "matomo"
+TABLE = "matomo_weekly_usage"
+ENV_URL = "MATOMO_URL"
+ENV_SITE_ID = "MATOMO_SITE_ID"
+ENV_TOKEN = "MATOMO_TOKEN"
+LABEL_KINDS = ("event_category", "event_action", "page_url", "visits_summary")
+VISITS_SUMMARY_LABEL = "total"
+
+# A weekly report of a small service answers in a few seconds; 30 s leaves room for an instance that archives
+# the week on the fly (browser-triggered archiving) without hanging a Dagster run.
+DEFAULT_TIMEOUT = 30.0
+# 4 attempts with 2 s, 4 s, 8 s between them: a restarting PHP-FPM or a database failover is over by then,
+# and the whole call stays under three minutes.
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_BACKOFF = 2.0
+_MAX_BACKOFF = 30.0
+# An error page or an error body is read up to this size, for its message only.
+_MAX_ERROR_BODY = 64 * 1024
+_REDACTED = "[redacted]"
+_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class MatomoError(RuntimeError):
+    """Matomo could not be read; the message says which call and why, never the token."""
+
+
+class MatomoSettingsError(MatomoError, SettingsError):
+    """A MATOMO_* variable is missing or malformed; the message names it (and never shows the token)."""
+
+
+@dataclass(frozen=True)
+class MatomoSettings:
+    """Where the Matomo instance is and how to read it. The token is left out of repr() so that no log of the
+    settings can show it."""
+
+    url: str
+    site_id: int
+    token: str = field(repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/index.php"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MatomoSettings | None:
+        """The settings from MATOMO_URL, MATOMO_SITE_ID and MATOMO_TOKEN; None when none of them is set (the
+        Matomo source is then simply off); MatomoSettingsError when only some are set, or one is malformed."""
+        env = os.environ if env is None else env
+        values = {name: (env.get(name) or "").strip() for name in (ENV_URL, ENV_SITE_ID, ENV_TOKEN)}
+        if not any(values.values()):
+            return None
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise MatomoSettingsError(
+                f"the Matomo source needs {ENV_URL}, {ENV_SITE_ID} and {ENV_TOKEN} together: "
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
+                "(unset all three to turn the Matomo source off)"
+            )
+        return cls(
+            url=_parse_url(values[ENV_URL]),
+            site_id=_parse_site_id(values[ENV_SITE_ID]),
+            token=_parse_token(values[ENV_TOKEN]),
+        )
+
+
+def _parse_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise MatomoSettingsError(
+            f"{ENV_URL}={value!r} is not an http(s) address of a Matomo instance, e.g. https://stats.example.gouv.fr"
+        )
+    if parsed.username or parsed.password or parsed.query or parsed.fragment:
+        # Credentials or a token_auth in the address would end up in logs: the token has its own variable.
+        raise MatomoSettingsError(
+            f"{ENV_URL} must be the bare address of the Matomo instance, without credentials, query or fragment "
+            f"(the token goes in {ENV_TOKEN})"
+        )
+    path = re.sub(r"/index\.php$", "", parsed.path.rstrip("/")).rstrip("/")
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, "", ""))
+
+
+def _parse_site_id(value: str) -> int:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+        raise MatomoSettingsError(f"{ENV_SITE_ID}={value!r} is not a Matomo site id (a positive whole number, e.g. 3)")
+    return int(value)
+
+
+def _parse_token(value: str) -> str:
+    # Matomo's tokens are 32 hexadecimal characters; other shapes are let through (proxies, future versions)
+    # but a space or a control character is a copy-paste accident. The value is never repeated back.
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise MatomoSettingsError(f"{ENV_TOKEN} contains spaces or control characters: copy the token again")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MatomoUsageRow:
+    """One label of one Matomo report for one ISO week. `label` is raw and may carry personal data: it is for
+    the warehouse only, never published as it is."""
+
+    week: str
+    source: str
+    label_kind: str
+    label: str
+    nb_events: int | None
+    nb_visits: int | None
+    nb_uniq_visitors: int | None
+
+
+class MatomoClient:
+    """Calls Matomo's Reporting API: bounded retries on server errors and timeouts, one-line errors."""
+
+    def __init__(
+        self,
+        settings: MatomoSettings,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff: float = DEFAULT_BACKOFF,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.settings = settings
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+
+    def call(self, method: str, **params: Any) -> Any:
+        """The decoded JSON of `method` for the configured site. Raises MatomoError."""
+        query = {"module": "API", "method": method, "idSite": self.settings.site_id, "format": "JSON", **params}
+        url = self.settings.api_url + "?" + urllib.parse.urlencode(query)
+        # The token travels in the POST body only.
+        body = urllib.parse.urlencode({"token_auth": self.settings.token}).encode()
+        what = f"{method} ({_describe(params)})"
+        for attempt in range(1, self.max_attempts + 1):
+            log.debug("Matomo %s, attempt %d/%d", what, attempt, self.max_attempts)
+            try:
+                status, content_type, payload = self._post(url, body)
+            except _Retryable as err:
+                reason = self._redact(str(err))
+                if attempt == self.max_attempts:
+                    raise MatomoError(
+                        f"Matomo {what} failed after {attempt} attempts: {reason}"
+                    ) from None
+                delay = min(self.backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
+                log.warning("Matomo %s: %s; retrying in %.1f s (attempt %d/%d)", what, reason, delay, attempt,
+                            self.max_attempts)
+                time.sleep(delay)
+                continue
+            return self._decode(what, status, content_type, payload)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post(self, url: str, body: bytes) -> tuple[int, str, bytes]:
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+                "User-Agent": "commons-assets (usage statistics)",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read()
+        except urllib.error.HTTPError as err:
+            try:
+                payload = err.read(_MAX_ERROR_BODY)
+            except (OSError, http.client.HTTPException, TimeoutError):
+                payload = b""
+            finally:
+                err.close()
+            if err.code in _RETRYABLE_STATUS:
+                raise _Retryable(f"HTTP {err.code}{_error_message_suffix(payload, self._redact)}") from None
+            if err.code in (401, 403):
+                raise MatomoError(
+                    f"Matomo refused the token (HTTP {err.code}) for {_method_of(url)}: check {ENV_TOKEN} and "
+                    f"that its user has 'view' access to site {self.settings.site_id}"
+                    f"{_error_message_suffix(payload, self._redact)}"
+                ) from None
+            raise MatomoError(
+                f"Matomo answered HTTP {err.code} for {_method_of(url)}{_error_message_suffix(payload, self._redact)}"
+            ) from None
+        except (TimeoutError, socket.timeout) as err:
+            raise _Retryable(f"no answer within {self.timeout:g} s ({type(err).__name__})") from None
+        except urllib.error.URLError as err:
+            reason = err.reason
+            if isinstance(reason, (TimeoutError, socket.timeout)):
+                raise _Retryable(f"no answer within {self.timeout:g} s") from None
+            raise _Retryable(f"cannot reach {self.settings.url}: {reason}") from None
+        except (ConnectionError, http.client.HTTPException) as err:
+            raise _Retryable(f"connection to {self.settings.url} broke: {type(err).__name__}") from None
+
+    def _decode(self, what: str, status: int, content_type: str, payload: bytes) -> Any:
+        try:
+            data = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            # The body itself is not repeated: an HTML login or error page says nothing useful in one line.
+            raise MatomoError(
+                f"Matomo {what} did not answer JSON (HTTP {status}, {content_type or 'no content type'}, "
+                f"{len(payload)} bytes): is {ENV_URL} the address of the Matomo instance?"
+            ) from None
+        if isinstance(data, dict) and data.get("result") == "error":
+            message = self._redact(str(data.get("message", "no message")).strip())
+            raise MatomoError(f"Matomo {what} answered an error: {_one_line(message)}")
+        return data
+
+    def _redact(self, text: str) -> str:
+        token = self.settings.token
+        for form in {token, urllib.parse.quote(token, safe=""), urllib.parse.quote_plus(token)}:
+            if form:
+                text = text.replace(form, _REDACTED)
+        return text
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt: a server error, a timeout, a broken connection."""
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items())
+
+
+def _method_of(url: str) -> str:
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    return query.get("method", ["?"])[0]
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error_message_suffix(payload: bytes, redact) -> str:
+    """' (Matomo says: …)' when an error body is Matomo's JSON error, else ''."""
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ""
+    if isinstance(data, dict) and data.get("message"):
+        return f" (Matomo says: {_one_line(redact(str(data['message'])))})"
+    return ""
+
+
+def iso_week(monday: dt.date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def fetch_week(
+    settings: MatomoSettings,
+    week_monday: dt.date,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff: float = DEFAULT_BACKOFF,
+) -> list[MatomoUsageRow]:
+    """Every label of the four reports for the ISO week starting on `week_monday`, raw."""
+    if isinstance(week_monday, dt.datetime) or not isinstance(week_monday, dt.date):
+        raise TypeError("week_monday must be a datetime.date")
+    if week_monday.isoweekday() != 1:
+        raise ValueError(f"week_monday must be a Monday, got {week_monday.isoformat()} ({week_monday:%A})")
+    client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
+    week = iso_week(week_monday)
+    # filter_limit=-1: Matomo returns 100 rows by default, silently; the rest would be lost.
+    common = {"period": "week", "date": week_monday.isoformat(), "filter_limit": -1}
+    rows: list[MatomoUsageRow] = []
+    for method, kind, extra in (
+        ("Events.getCategory", "event_category", {"flat": 0}),
+        ("Events.getAction", "event_action", {"flat": 0}),
+        ("Actions.getPageUrls", "page_url", {"flat": 1}),
+    ):
+        data = client.call(method, **common, **extra)
+        rows.extend(_report_rows(method, data, week, kind))
+    summary = client.call("VisitsSummary.get", period="week", date=week_monday.isoformat())
+    rows.extend(_summary_rows(summary, week))
+    log.info("Matomo site %s, week %s: %d rows", settings.site_id, week, len(rows))
+    return rows
+
+
+def _report_rows(method: str, data: Any, week: str, kind: str) -> list[MatomoUsageRow]:
+    if isinstance(data, dict) and not data:
+        data = []  # PHP's empty array may come back as {} from some proxies and versions
+    if not isinstance(data, list):
+        raise MatomoError(
+            f"Matomo {method} answered a {type(data).__name__} where a list of rows was expected: "
+            "a single week and a single site must be asked"
+        )
+    events_key = "nb_hits" if kind == "page_url" else "nb_events"
+    rows = []
+    for item in data:
+        if not isinstance(item, dict) or "label" not in item:
+            raise MatomoError(f"Matomo {method} answered a row without a label")
+        rows.append(
+            MatomoUsageRow(
+                week=week,
+                source=SOURCE,
+                label_kind=kind,
+                label=str(item["label"]),
+                nb_events=_count(method, item, events_key),
+                nb_visits=_count(method, item, "nb_visits"),
+                nb_uniq_visitors=_count(method, item, "nb_uniq_visitors"),
+            )
+        )
+    return rows
+
+
+def _summary_rows(data: Any, week: str) -> list[MatomoUsageRow]:
+    method = "VisitsSummary.get"
+    if data in ([], {}):
+        log.warning("Matomo %s returned no data for week %s (no visit, or the week is not archived yet)", method, week)
+        return []
+    if not isinstance(data, dict):
+        raise MatomoError(f"Matomo {method} answered a {type(data).__name__} where one set of metrics was expected")
+    return [
+        MatomoUsageRow(
+            week=week,
+            source=SOURCE,
+            label_kind="visits_summary",
+            label=VISITS_SUMMARY_LABEL,
+            nb_events=_count(method, data, "nb_actions"),
+            nb_visits=_count(method, data, "nb_visits"),
+            nb_uniq_visitors=_count(method, data, "nb_uniq_visitors"),
+        )
+    ]
+
+
+def _count(method: str, item: Mapping[str, Any], key: str) -> int | None:
+    """A count from a Matomo row: absent → None; Matomo sends some as strings ("14") or floats (14.0)."""
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise MatomoError(f"Matomo {method} gave {key} as a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]+(\.0+)?", value.strip()):
+        number = int(float(value))
+    else:
+        raise MatomoError(f"Matomo {method} gave {key} that is not a whole number")
+    if number < 0:
+        raise MatomoError(f"Matomo {method} gave a negative {key}")
+    return number
+
+
+def load_rows(
+    conn: psycopg.Connection,
+    schema: str,
+    rows: Iterable[MatomoUsageRow],
+    *,
+    week: str | None = None,
+) -> int:
+    """Write `rows` into `<schema>.matomo_weekly_usage`, replacing whatever was there for their weeks, in one
+    transaction: loading a week twice leaves one copy of it. Pass `week` to clear a week that Matomo returned
+    no rows for. Returns the number of rows written."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"{schema!r} is not a valid schema name (lower case letters, digits and _)")
+    rows = list(rows)
+    weeks = {row.week for row in rows}
+    if week is not None:
+        if weeks - {week}:
+            raise ValueError(f"rows of weeks {sorted(weeks - {week})} given to load week {week}")
+        weeks.add(week)
+    for row in rows:
+        if row.label_kind not in LABEL_KINDS:
+            raise ValueError(f"unknown label_kind {row.label_kind!r}")
+    if not weeks:
+        return 0
+    table = sql.Identifier(schema, TABLE)
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            cur.execute(
+                sql.SQL(
+                    """
+                    create table if not exists {table} (
+                        week text not null check (week ~ '^[0-9]{{4}}-W[0-9]{{2}}$'),
+                        source text not null,
+                        label_kind text not null check (label_kind in ({kinds})),
+                        label text not null,
+                        nb_events bigint check (nb_events >= 0),
+                        nb_visits bigint check (nb_visits >= 0),
+                        nb_uniq_visitors bigint check (nb_uniq_visitors >= 0),
+                        loaded_at timestamptz not null default now()
+                    )
+                    """
+                ).format(table=table, kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS))
+            )
+            cur.execute(
+                sql.SQL("comment on table {} is {}").format(
+                    table,
+                    sql.Literal(
+                        "Raw weekly Matomo reports. Labels may carry personal data (URLs, free text): "
+                        "never publish them as they are; map them through the feature catalogue."
+                    ),
+                )
+            )
+            # Two loads of the same week at once must not interleave their delete and insert.
+            cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(table))
+            cur.execute(sql.SQL("delete from {} where week = any(%s)").format(table), [sorted(weeks)])
+            with cur.copy(
+                sql.SQL(
+                    "copy {} (week, source, label_kind, label, nb_events, nb_visits, nb_uniq_visitors) from stdin"
+                ).format(table)
+            ) as copy:
+                for row in rows:
+                    copy.write_row(
+                        (row.week, row.source, row.label_kind, row.label, row.nb_events, row.nb_visits,
+                         row.nb_uniq_visitors)
+                    )
+    log.info("Loaded %d Matomo rows into %s.%s for %s", len(rows), schema, TABLE, ", ".join(sorted(weeks)))
+    return len(rows)

@@ -1,0 +1,120 @@
+"""The privacy policy fails closed: anything unclassified, unknown or undeclared is an error that says what to
+write and where."""
+
+import copy
+
+import pytest
+
+from commons_assets.privacy.policy import PolicyError, load_policy, schema_drift_message, unclassified_columns
+
+
+def _manifest() -> dict:
+    return {
+        "sources": {
+            "source.commons_assets.service.users": {
+                "source_name": "service",
+                "name": "users",
+                "schema": "service",
+                "columns": {
+                    "user_id": {"meta": {"privacy": "internal_id"}},
+                    "email": {"meta": {"privacy": "direct_identifier"}},
+                    "birth_date": {"meta": {"privacy": "quasi_identifier"}},
+                },
+            }
+        },
+        "nodes": {
+            "model.commons_assets.cohorts": {
+                "resource_type": "model",
+                "name": "cohorts",
+                "unique_id": "model.commons_assets.cohorts",
+                "schema": "commons_open_data",
+                "original_file_path": "models/marts/open_data/cohorts.sql",
+                "config": {
+                    "meta": {
+                        "publish": {
+                            "dataset": "cohortes",
+                            "title": "Cohortes",
+                            "description": "Des cohortes.",
+                            "licence": "lov2",
+                            "kind": "aggregate",
+                            "quasi_identifiers": ["semaine"],
+                            "count_columns": ["nombre"],
+                        }
+                    }
+                },
+                "columns": {
+                    "semaine": {"data_type": "text", "meta": {"privacy": "quasi_identifier"}},
+                    "nombre": {"data_type": "bigint", "meta": {"privacy": "count"}},
+                },
+            }
+        },
+    }
+
+
+def test_a_complete_policy_loads():
+    policy = load_policy(_manifest())
+    [model] = policy.published
+    assert model.dataset == "cohortes" and model.spec.k == 11
+    assert model.column_names == ["semaine", "nombre"]
+    assert policy.direct_identifier_columns() == [("users", "email")]
+
+
+def test_unclassified_source_column_names_table_column_and_the_yml_to_add():
+    manifest = _manifest()
+    manifest["sources"]["source.commons_assets.service.users"]["columns"]["telephone"] = {"meta": {}}
+    with pytest.raises(PolicyError) as err:
+        load_policy(manifest)
+    assert "users.telephone" in str(err.value)
+    assert "- name: telephone" in str(err.value) and "meta: {privacy:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        (("licence",), "cc-by", "licence"),
+        (("licence",), "LOV2", "licence"),
+        (("kind",), "table", "kind"),
+        (("dataset",), "Bad Slug!", "dataset"),
+        (("quasi_identifiers",), ["semaine", "commune"], "'commune'"),
+        (("k",), 1, "k"),
+    ],
+)
+def test_bad_publish_spec_is_refused(path, value, fragment):
+    manifest = _manifest()
+    spec = manifest["nodes"]["model.commons_assets.cohorts"]["config"]["meta"]["publish"]
+    spec[path[0]] = value
+    with pytest.raises(PolicyError) as err:
+        load_policy(manifest)
+    assert fragment in str(err.value)
+
+
+def test_published_column_without_a_class_is_refused():
+    manifest = _manifest()
+    manifest["nodes"]["model.commons_assets.cohorts"]["columns"]["commune"] = {"data_type": "text"}
+    with pytest.raises(PolicyError, match="cohorts.commune must carry meta.privacy"):
+        load_policy(manifest)
+
+
+def test_a_published_class_from_the_source_vocabulary_is_refused():
+    manifest = _manifest()
+    manifest["nodes"]["model.commons_assets.cohorts"]["columns"]["semaine"]["meta"]["privacy"] = "direct_identifier"
+    with pytest.raises(PolicyError, match="cohorts.semaine"):
+        load_policy(manifest)
+
+
+def test_publish_outside_open_data_is_refused():
+    manifest = _manifest()
+    node = copy.deepcopy(manifest["nodes"]["model.commons_assets.cohorts"])
+    node["original_file_path"] = "models/intermediate/cohorts.sql"
+    node["name"] = node["unique_id"] = "other"
+    manifest["nodes"]["other"] = node
+    with pytest.raises(PolicyError, match="outside models/marts/open_data"):
+        load_policy(manifest)
+
+
+def test_schema_drift_lists_new_columns_of_known_tables_only():
+    policy = load_policy(_manifest())
+    actual = {"users": ["user_id", "email", "birth_date", "telephone"], "unknown_table": ["x"]}
+    assert unclassified_columns(policy, actual) == ["users.telephone"]
+    message = schema_drift_message(["users.telephone"])
+    assert "users.telephone" in message and "_service__sources.yml" in message
