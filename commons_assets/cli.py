@@ -106,8 +106,11 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     failed_checks = [
         e for e in result.get_asset_check_evaluations() if not e.passed
     ]
+    # a step failed by a blocking check is reported above, with the check
     failures = [
-        e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
+        e for e in result.all_events
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE
+        and not _innermost_class(e).startswith("DagsterAssetCheckFailedError")
     ]
     verb = "release" if publish else "validation"
     if failed_checks or failures or not result.success:
@@ -138,6 +141,13 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
 # Lines of a dbt failure that name what failed (a test, a model) and never carry a value: dbt's "Database
 # Error" lines can quote the offending value, so they stay in the run's log and are not printed.
 _DBT_FAILURE_LINE = re.compile(r"^(\d+ of \d+ (ERROR|FAIL)\b.*|Failure in (test|unit_test|model) \S+.*)$")
+
+
+def _innermost_class(event) -> str:
+    error = event.step_failure_data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.cls_name if error is not None else ""
 
 
 def _failure_message(event) -> str:

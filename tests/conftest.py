@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -26,7 +28,9 @@ SOURCE_SCHEMA = "test_service"
 
 @pytest.fixture(scope="session", autouse=True)
 def commons_env(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("commons_home")
+    # Not under pytest's own temp root: every new pytest session closes that root again (mode 0700), and the
+    # embedded server runs as another system user that must keep reaching its data directory.
+    home = Path(tempfile.mkdtemp(prefix="commons-tests-"))
     os.environ.update(
         COMMONS_HOME=str(home),
         COMMONS_SOURCE_SCHEMA=SOURCE_SCHEMA,
@@ -41,6 +45,7 @@ def commons_env(tmp_path_factory) -> Path:
         from commons_assets import warehouse
 
         warehouse.stop_embedded(home / "warehouse")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

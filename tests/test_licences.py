@@ -22,7 +22,18 @@ def test_the_two_release_licences_carry_data_gouv_titles_and_urls():
 
 @pytest.mark.parametrize(
     "licence_id",
-    ["notspecified", "fr-lo", "odc-by", "odc-pddl", "cc-by", "cc-by-sa", "cc-zero", "other-at", "other-open", "other-pd"],
+    [
+        "notspecified",
+        "fr-lo",
+        "odc-by",
+        "odc-pddl",
+        "cc-by",
+        "cc-by-sa",
+        "cc-zero",
+        "other-at",
+        "other-open",
+        "other-pd",
+    ],
 )
 def test_every_data_gouv_licence_is_known(licence_id):
     licence = check_licence(licence_id)

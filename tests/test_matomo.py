@@ -130,6 +130,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
+            if 300 <= status < 400:
+                self.send_header("Location", "https://stats.example.gouv.fr/index.php")
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
@@ -316,6 +318,15 @@ def test_a_token_echoed_back_by_matomo_is_redacted(fake_matomo, settings, caplog
         matomo.fetch_week(settings, WEEK_MONDAY, **_fast())
     assert "[redacted]" in str(info.value)
     _assert_token_hidden(caplog, info.value)
+
+
+def test_a_redirect_is_reported_not_followed(fake_matomo, settings, caplog):
+    # Following it would turn the POST into a GET without the token, and Matomo would blame the token.
+    fake_matomo.script("Events.getCategory", (301, "", 0))
+    with pytest.raises(MatomoError, match=r"redirect \(HTTP 301\) to https://stats.example.gouv.fr/index.php"):
+        matomo.fetch_week(settings, WEEK_MONDAY, **_fast())
+    assert len(fake_matomo.requests) == 1
+    _assert_token_hidden(caplog)
 
 
 def test_a_server_error_is_retried_then_succeeds(fake_matomo, settings, caplog):

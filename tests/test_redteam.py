@@ -229,7 +229,7 @@ def test_no_planted_value_survives_anywhere_in_the_runs(commons_env, tmp_path_fa
     assert PLANTED, "the red-team cases above did not run"
     # the warehouse's own data files hold the source schema, where the values were planted on purpose
     warehouse = (commons_env / "warehouse").resolve()
-    roots = [tmp_path_factory.getbasetemp(), Path(__file__).resolve().parents[1] / "dbt_project" / "target"]
+    roots = [commons_env, tmp_path_factory.getbasetemp(), Path(__file__).resolve().parents[1] / "dbt_project" / "target"]
     found = []
     needles = [v.encode("utf-8") for v in PLANTED if len(v) >= 6]
     for root in roots:

@@ -102,3 +102,61 @@ def test_unclassified_source_column_blocks_the_release(release, fresh_demo, db, 
     assert "users.telephone" in out.err
     assert "meta: {privacy:" in out.err  # the yml to add
     assert tree_digest(target) == before
+
+
+# csv-detective formats that would mean personal data: data.gouv.fr runs csv-detective on every upload.
+PERSONAL_FORMATS = {
+    "email", "tel_fr", "adresse", "username", "code_postal", "sexe", "date", "datetime_aware",
+    "datetime_naive", "datetime_rfc822", "latitude_wgs", "longitude_wgs", "latlon_wgs", "lonlat_wgs",
+    "latitude_wgs_fr_metropole", "longitude_wgs_fr_metropole", "latitude_l93", "longitude_l93",
+}
+
+
+def test_release_holds_parquet_schemas_datapackage_readme_report_and_checksums(release):
+    _, target = release
+    week_dir = target / DEMO_WEEK
+    for dataset in DATASETS:
+        for name in (f"{dataset}.csv", f"{dataset}.parquet", "schema.json"):
+            assert (week_dir / dataset / name).is_file(), (dataset, name)
+    for name in ("datapackage.json", "README.md", "rapport-confidentialite.json", "SHA256SUMS", "release.json"):
+        assert (week_dir / name).is_file(), name
+    import subprocess
+
+    check = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=week_dir, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    readme = (week_dir / "README.md").read_text(encoding="utf-8")
+    for fragment in ("Licence Ouverte", "ODbL", "hebdomadaire", "k-anonymat", f"--week {DEMO_WEEK}", "version `"):
+        assert fragment in readme, fragment
+
+
+def test_parquet_copies_match_the_csv(release):
+    import pyarrow.parquet as pq
+
+    _, target = release
+    for dataset in DATASETS:
+        with open(target / DEMO_WEEK / dataset / f"{dataset}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        table = pq.read_table(target / DEMO_WEEK / dataset / f"{dataset}.parquet")
+        assert table.num_rows == len(rows)
+        assert table.column_names == list(rows[0].keys())
+
+
+def test_every_file_validates_with_frictionless(release):
+    from frictionless import Package
+
+    _, target = release
+    report = Package(str(target / DEMO_WEEK / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:20]
+    package = json.loads((target / DEMO_WEEK / "datapackage.json").read_text(encoding="utf-8"))
+    licences = {r["name"]: r["licenses"][0]["name"] for r in package["resources"]}
+    assert licences == {"signalements": "odc-odbl", "cohortes-usagers": "lov2", "usage-fonctionnalites": "lov2"}
+
+
+def test_csv_detective_finds_no_personal_data_format(release):
+    from csv_detective import routine
+
+    _, target = release
+    for dataset in DATASETS:
+        result = routine(str(target / DEMO_WEEK / dataset / f"{dataset}.csv"), num_rows=-1, save_results=False)
+        formats = {column: info.get("format") for column, info in result["columns"].items()}
+        assert not {f for f in formats.values()} & PERSONAL_FORMATS, (dataset, formats)

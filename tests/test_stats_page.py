@@ -225,6 +225,16 @@ def test_a_dataset_link_must_be_a_web_address():
         _render(dataset_url="javascript:alert(1)")
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [[], realistic_rows(weeks=1), [r for r in realistic_rows(weeks=3) if r["fonctionnalite"] != "total"]],
+    ids=["no-data", "one-week", "no-total-row"],
+)
+def test_sparse_data_still_gives_a_well_formed_page(rows):
+    outline = _outline(_render(rows))
+    assert outline.errors == [] and outline.stack == []
+
+
 def test_weeks_after_the_release_week_are_left_out():
     page = _render(realistic_rows(weeks=12, last="2026-W48"))
     assert "2026-W48" not in page

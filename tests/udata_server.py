@@ -77,7 +77,16 @@ def udata_venv() -> Path:
         _progress(f"creating {venv} ({' '.join(REQUIREMENTS)}), once; this takes a few minutes")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = subprocess.Popen(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", *REQUIREMENTS],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                *REQUIREMENTS,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -149,7 +158,9 @@ def start_udata(workdir: Path, licences: list[dict]) -> UdataServer:
             if process.poll() is not None:
                 raise RuntimeError(f"udata exited ({process.returncode}); its log:\n{log_file.read_text()[-4000:]}")
             if time.monotonic() - started > START_TIMEOUT_S:
-                raise RuntimeError(f"udata did not start in {START_TIMEOUT_S:.0f} s; its log:\n{log_file.read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"udata did not start in {START_TIMEOUT_S:.0f} s; its log:\n{log_file.read_text()[-4000:]}"
+                )
             time.sleep(0.1)
         state = json.loads(state_file.read_text())
         server = UdataServer(
@@ -174,10 +185,9 @@ def _serve(config_file: str) -> None:
     import uuid
 
     import mongomock
-    from werkzeug.serving import make_server
-
     from udata.app import create_app, standalone
     from udata.settings import Defaults
+    from werkzeug.serving import make_server
 
     config = json.loads(Path(config_file).read_text())
 
@@ -304,7 +314,9 @@ class FaultProxy:
                 fault = proxy._fault_for(self.command, self.path)
                 outcome = proxy._apply(self, fault, body)
                 with proxy._lock:
-                    proxy.exchanges.append(Exchange(time.monotonic(), self.command, self.path, outcome, fault is not None))
+                    proxy.exchanges.append(
+                        Exchange(time.monotonic(), self.command, self.path, outcome, fault is not None)
+                    )
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
@@ -329,7 +341,9 @@ class FaultProxy:
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[Exchange]:
         with self._lock:
-            return [e for e in self.exchanges if (method is None or e.method == method) and (path is None or path in e.path)]
+            return [
+                e for e in self.exchanges if (method is None or e.method == method) and (path is None or path in e.path)
+            ]
 
     def _fault_for(self, method: str, path: str) -> Fault | None:
         with self._lock:

@@ -34,7 +34,7 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(f.message for f in findings) or "no finding",
+            description="; ".join(f"[{f.check}] {f.message}" for f in findings) or "no finding",
             metadata={
                 # counts and column names only: never an offending value
                 "findings": dg.MetadataValue.json([f.as_metadata() for f in findings]),

@@ -190,9 +190,13 @@ def cross_release_rules(model: PublishedModel, release_ids: str) -> list[Rule]:
     ]
 
 
+# A published value that could be a hex digest (md5 … sha512): only those are compared with hashes.
+_HEX_DIGEST = "^[0-9a-f]{32,128}$"
+
+
 def source_identifier_rules(model: PublishedModel, policy: Policy) -> list[Rule]:
-    """No published value equals a direct identifier of the source, and no release id equals, or is a hash
-    of, a direct identifier or a source key. One rule per source table, each reading that table once."""
+    """No published value equals a direct identifier of the source, no published value is a hash of a direct
+    identifier or of a source key, and no release id equals a source key. One rule per source table."""
     columns = text_columns(model)
     release_ids = [c.name for c in model.columns if c.privacy == "release_id" and c.name in columns]
     if not columns:
@@ -206,23 +210,22 @@ def source_identifier_rules(model: PublishedModel, policy: Policy) -> list[Rule]
     for table, classes in sorted(policy.sources.items()):
         direct = [c for c, cls in sorted(classes.items()) if cls == "direct_identifier"]
         keys = [c for c, cls in sorted(classes.items()) if cls == "internal_id"]
-        values = [(f"s.{_q(c)}::text", "false") for c in direct]
-        if release_ids:
-            values += [(f"s.{_q(c)}::text", "true") for c in keys]
-            values += [
-                (h.format(v=f"s.{_q(c)}::text"), "true") for c in direct + keys for h in _HASHES
-            ]
+        # (value, kind): a direct identifier may appear nowhere; a key only matters in a release id (a
+        # category may well be "12"); a hash may appear nowhere, and only a hex-looking value can be one.
+        values = [(f"s.{_q(c)}::text", "'direct'") for c in direct]
+        values += [(f"s.{_q(c)}::text", "'key'") for c in keys if release_ids]
+        values += [(h.format(v=f"s.{_q(c)}::text"), "'hash'") for c in direct + keys for h in _HASHES]
         if not values:
             continue
-        # (value, only_for_release_ids): a plain category may equal a key ("12"), a release id may not.
-        lateral = ", ".join(f"({v}, {flag})" for v, flag in values)
+        lateral = ", ".join(f"({v}, {kind})" for v, kind in values)
         query = (
             f"with published as ({published}), "
-            f"source_values as (select h.value, h.only_ids from {_q(policy.source_schema)}.{_q(table)} as s "
-            f"cross join lateral (values {lateral}) as h(value, only_ids) where h.value is not null) "
+            f"source_values as (select h.value, h.kind from {_q(policy.source_schema)}.{_q(table)} as s "
+            f"cross join lateral (values {lateral}) as h(value, kind) where h.value is not null) "
             f"select 'source_identifier' as kind, p.column_name, count(*) as hits from published as p "
-            f"where exists (select 1 from source_values as v where v.value = p.value "
-            f"and (p.is_release_id or not v.only_ids)) group by p.column_name"
+            f"where exists (select 1 from source_values as v where v.value = p.value and ("
+            f"v.kind = 'direct' or (v.kind = 'key' and p.is_release_id) "
+            f"or (v.kind = 'hash' and p.value ~ '{_HEX_DIGEST}'))) group by p.column_name"
         )
         rules.append(
             Rule(

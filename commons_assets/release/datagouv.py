@@ -256,6 +256,9 @@ def publish_release(
         return [_announce(api, stage) for stage in staged]
     finally:
         api.close()
+        if ids.changed:
+            # Said even when the run failed: the ids of what it created must be committed all the same.
+            log.warning("new data.gouv.fr ids were written into %s: commit that file", ids.path)
 
 
 @dataclass
@@ -317,7 +320,8 @@ def _plan(week_dir: Path, datasets: Sequence[DatasetPublication]) -> list[_Plan]
                         "file of this dataset"
                     )
         # A file's schema points at another file's resource: that resource must exist first.
-        ordered = sorted(files.values(), key=lambda p: p.file.path not in {f.schema for f in dataset.files})
+        referenced = {f.schema for f in dataset.files if isinstance(f.schema, str)}
+        ordered = sorted(files.values(), key=lambda p: p.file.path not in referenced)
         plans.append(_Plan(dataset, ordered))
     return plans
 
@@ -416,7 +420,9 @@ def _stage(api: _Api, ids: _IdsFile, plan: _Plan) -> _Stage:
         ):
             # An upload also resets the title to the file name: set the metadata after it.
             remote[rid] = api.call("PUT", f"/api/1/datasets/{dataset_id}/resources/{rid}/", json=wanted).json()
-        log.info("%s: %s %s (resource %s)", publication.slug, "uploaded" if path in uploaded else "unchanged", path, rid)
+        log.info(
+            "%s: %s %s (resource %s)", publication.slug, "uploaded" if path in uploaded else "unchanged", path, rid
+        )
     dataset = api.call("GET", f"/api/1/datasets/{dataset_id}/").json()
     _verify(api, publication.slug, dataset, plan, resources)
     return _Stage(plan, dataset, resources, uploaded, unchanged)
@@ -451,9 +457,7 @@ def _ensure_dataset(api: _Api, ids: _IdsFile, publication: DatasetPublication) -
             "extras": {_MARKER_SLUG: slug},
         }
         # Creating is not idempotent: after a lost answer, look for the dataset before posting again.
-        found = api.call(
-            "POST", "/api/1/datasets/", json=payload, on_transient=lambda: _find_org_dataset(api, slug)
-        )
+        found = api.call("POST", "/api/1/datasets/", json=payload, on_transient=lambda: _find_org_dataset(api, slug))
         found = found if isinstance(found, dict) else found.json()
         log.info("%s: created dataset %s", slug, found["id"])
     ids.set_dataset(api.environment, slug, found["id"])
@@ -461,12 +465,15 @@ def _ensure_dataset(api: _Api, ids: _IdsFile, publication: DatasetPublication) -
 
 
 def _find_org_dataset(api: _Api, slug: str) -> dict | None:
-    """A live dataset of our organisation carrying this slug's marker: one a run created and did not record."""
+    """A dataset a run created and died before recording: private (a run makes a dataset public only long
+    after recording its id), alive, in our organisation, carrying this slug's marker. A public dataset is
+    never taken: it may be another service's, published under the same organisation and slug."""
     url: str | None = f"{api.base_url}/api/1/organizations/{api.organization}/datasets/?page_size=100"
     while url:
         page = api.call("GET", url).json()
         for dataset in page.get("data") or []:
-            if (dataset.get("extras") or {}).get(_MARKER_SLUG) == slug and not dataset.get("deleted"):
+            marked = (dataset.get("extras") or {}).get(_MARKER_SLUG) == slug
+            if marked and dataset.get("private") and not dataset.get("deleted"):
                 return dataset
         url = page.get("next_page")
     return None
@@ -505,7 +512,11 @@ def _resource_metadata(api: _Api, fp: _FilePlan, resources: Mapping[str, str], r
     else:
         target = remote[resources[schema]]
         # `latest` is the portal's stable address of a resource, whatever file it holds this week.
-        udata_schema = {"url": target.get("latest") or _stable_url(api, resources[schema]), "name": None, "version": None}
+        udata_schema = {
+            "url": target.get("latest") or _stable_url(api, resources[schema]),
+            "name": None,
+            "version": None,
+        }
     return {
         "title": fp.file.title,
         "description": fp.file.description,
@@ -533,7 +544,9 @@ def _verify(api: _Api, slug: str, dataset: dict, plan: _Plan, resources: Mapping
             raise DatagouvError(f"{slug}: resource {resources[path]} of {path} vanished from {api.base_url}")
         checksum = resource.get("checksum") or {}
         if checksum.get("type") not in _CHECKSUM_ALGORITHMS:
-            raise DatagouvError(f"{slug}: {path}: the portal reports no checksum this publisher can verify ({checksum})")
+            raise DatagouvError(
+                f"{slug}: {path}: the portal reports no checksum this publisher can verify ({checksum})"
+            )
         if not _same_checksum(resource, fp.digests):
             raise DatagouvError(
                 f"{slug}: {path}: the portal holds {checksum['type']} {checksum.get('value')}, the local file has "
@@ -566,8 +579,8 @@ def _announce(api: _Api, stage: _Stage) -> PublishedDataset:
         # udata replaces a licence it does not know by `notspecified` without a word: read back, never trust.
         raise DatagouvError(
             f"{publication.slug}: {api.base_url} did not keep {', '.join(sorted(differs))} of dataset {dataset['id']} "
-            f"(sent {({k: wanted[k] for k in sorted(differs)})}, holds "
-            f"{({k: _announcement(dataset)[k] for k in sorted(differs)})})"
+            f"(sent { ({k: wanted[k] for k in sorted(differs)}) }, holds "
+            f"{ ({k: _announcement(dataset)[k] for k in sorted(differs)}) })"
         )
     return PublishedDataset(
         slug=publication.slug,
@@ -606,6 +619,7 @@ class _IdsFile:
     def __init__(self, path: Path, data: dict):
         self.path = path
         self.data = data
+        self.changed = False
 
     @classmethod
     def load(cls, path: Path) -> _IdsFile:
@@ -667,7 +681,7 @@ class _IdsFile:
         except OSError as err:
             tmp.unlink(missing_ok=True)
             raise DatagouvError(f"cannot write the ids file {self.path}: {err.strerror}") from None
-        log.warning("wrote new data.gouv.fr ids into %s: commit it", self.path)
+        self.changed = True
 
 
 # ------------------------------------------------------------------------------------------------- HTTP
@@ -694,7 +708,9 @@ class _Api:
         self._deadline = deadline
         self._deadline_s = deadline_s
         self._session = requests.Session()
-        self._session.headers.update({"X-API-KEY": settings.api_key, "User-Agent": "commons-assets", "Accept": "application/json"})
+        self._session.headers.update(
+            {"X-API-KEY": settings.api_key, "User-Agent": "commons-assets", "Accept": "application/json"}
+        )
 
     def close(self) -> None:
         self._session.close()
@@ -732,7 +748,7 @@ class _Api:
                 raise DatagouvError(
                     self._redact(
                         f"{what} on {self.base_url} failed {attempt} time(s), last with {failure.reason}; "
-                        f"gave up within the {self._deadline_s:g} s deadline"
+                        f"gave up: the next try, in {delay:.1f} s, would pass the run's {self._deadline_s:g} s deadline"
                     )
                 ) from None
             log.warning("%s: %s, retry %d in %.1f s", what, self._redact(failure.reason), attempt, delay)

@@ -47,7 +47,9 @@ LICENCES: dict[str, Licence] = {
             "http://opendatacommons.org/licenses/pddl/summary/",
         ),
         Licence("cc-by", "Creative Commons Attribution", "http://www.opendefinition.org/licenses/cc-by"),
-        Licence("cc-by-sa", "Creative Commons Attribution Share-Alike", "http://www.opendefinition.org/licenses/cc-by-sa"),
+        Licence(
+            "cc-by-sa", "Creative Commons Attribution Share-Alike", "http://www.opendefinition.org/licenses/cc-by-sa"
+        ),
         Licence("cc-zero", "Creative Commons CCZero", "http://www.opendefinition.org/licenses/cc-zero"),
         Licence("other-at", "Other (Attribution)", None),
         Licence("other-open", "Other (Open)", None),
@@ -65,9 +67,7 @@ def check_licence(licence_id: str) -> Licence:
     """The data.gouv.fr licence with this id; LicenceError naming the valid ids otherwise."""
     licence = LICENCES.get(licence_id) if isinstance(licence_id, str) else None
     if licence is None:
-        raise LicenceError(
-            f"unknown licence {licence_id!r}: data.gouv.fr knows {', '.join(sorted(LICENCES))}"
-        )
+        raise LicenceError(f"unknown licence {licence_id!r}: data.gouv.fr knows {', '.join(sorted(LICENCES))}")
     return licence
 
 

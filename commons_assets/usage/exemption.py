@@ -26,11 +26,12 @@ Matomo: its Reporting API has no method that reads these settings. PrivacyManage
 flag; a token that can read reports should not be a super-user token. So the operator of the Matomo instance
 *declares* them, in three variables read by `check_matomo_settings`:
 
-| variable                                  | Matomo setting                                         | holds when |
-|-------------------------------------------|--------------------------------------------------------|------------|
-| MATOMO_DECLARED_IP_MASKED_BYTES           | Vie privée › Anonymiser l'adresse IP des visiteurs (1–3) | ≥ 2 |
-| MATOMO_DECLARED_VISITOR_COOKIE_DAYS       | lifetime of the `_pk_id` cookie (tracker's `setVisitorCookieTimeout`, default 393 days); 0 without cookies | ≤ 393 days |
-| MATOMO_DECLARED_RAW_DATA_RETENTION_DAYS   | Vie privée › Supprimer régulièrement les anciennes données brutes (`delete_logs_older_than`); 0 if off | 1 to 758 days |
+- MATOMO_DECLARED_IP_MASKED_BYTES: « Anonymiser l'adresse IP des visiteurs », bytes masked (1 to 3; 0 when
+  anonymisation is off). Holds from 2.
+- MATOMO_DECLARED_VISITOR_COOKIE_DAYS: lifetime of the `_pk_id` visitor cookie (the tracker's
+  `setVisitorCookieTimeout`, 393 days by default), in days; 0 when the tracker sets no cookie. Holds up to 393.
+- MATOMO_DECLARED_RAW_DATA_RETENTION_DAYS: « Supprimer régulièrement les anciennes données brutes »
+  (`delete_logs_older_than`), in days; 0 when the deletion is off. Holds from 1 to 758.
 
 393 days is the shortest 13-month span (1 February to 1 March of the next year) and 758 days the shortest
 25-month span, so the limits hold whatever day a cookie was set or an event recorded; Matomo's default cookie
@@ -52,6 +53,8 @@ from commons_assets.usage.matomo import MatomoSettings, MatomoSettingsError
 VISITOR_ID_MAX_MONTHS = 13
 RAW_EVENT_MAX_MONTHS = 25
 MIN_IP_MASKED_BYTES = 2
+# Matomo's IPv6 prefix kept for each number of masked bytes (Matomo\Network\IPv6::anonymize).
+_IPV6_PREFIX_FOR_BYTES = {1: 64, 2: 48, 3: 24}
 # The shortest spans of 13 and 25 calendar months, in days (see the module docstring).
 VISITOR_COOKIE_MAX_DAYS = 393
 RAW_DATA_MAX_DAYS = 758
@@ -125,7 +128,7 @@ def check_event_source(
                                 -- IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d): as IPv4
                                 when ip <<= inet '::ffff:0:0/96' or ip <<= inet '::/96'
                                     then 128 - 8 * %(bytes)s
-                                else 48
+                                else %(v6_prefix)s
                             end
                         )))
                     ),
@@ -135,7 +138,12 @@ def check_event_source(
                 from events
                 """
             ).format(events=events),
-            {"bytes": MIN_IP_MASKED_BYTES, "as_of": as_of, "retention": f"{RAW_EVENT_MAX_MONTHS} months"},
+            {
+                "bytes": MIN_IP_MASKED_BYTES,
+                "v6_prefix": _IPV6_PREFIX_FOR_BYTES[MIN_IP_MASKED_BYTES],
+                "as_of": as_of,
+                "retention": f"{RAW_EVENT_MAX_MONTHS} months",
+            },
         )
         n_events, n_with_ip, n_not_truncated, oldest_at, n_too_old, oldest_age_days = cur.fetchone()
         cur.execute(

@@ -3,12 +3,12 @@
 One ISO week is read with four report methods, `period=week` and the week's Monday as `date` (Matomo's weeks
 run Monday to Sunday in the site's time zone, like ISO weeks):
 
-| method                            | label_kind       | nb_events   | nb_visits | nb_uniq_visitors          |
-|-----------------------------------|------------------|-------------|-----------|---------------------------|
-| `Events.getCategory`              | `event_category` | `nb_events` | `nb_visits` | `nb_uniq_visitors`, if any |
-| `Events.getAction`                | `event_action`   | `nb_events` | `nb_visits` | `nb_uniq_visitors`, if any |
-| `Actions.getPageUrls` (`flat=1`)  | `page_url`       | `nb_hits` (page views) | `nb_visits` | `nb_uniq_visitors`, if any |
-| `VisitsSummary.get`               | `visits_summary` (label `total`) | `nb_actions` | `nb_visits` | `nb_uniq_visitors`, if any |
+- `Events.getCategory` → label_kind `event_category`: nb_events ← `nb_events`;
+- `Events.getAction` → `event_action`: nb_events ← `nb_events`;
+- `Actions.getPageUrls` with `flat=1` → `page_url`: nb_events ← `nb_hits` (page views);
+- `VisitsSummary.get` → `visits_summary`, one row labelled `total`: nb_events ← `nb_actions` (every tracked
+  action: page views, events, downloads…).
+Each row also has nb_visits ← `nb_visits` and nb_uniq_visitors ← `nb_uniq_visitors` when Matomo gives it.
 
 Event reports are read at their top level (one row per category, one per action): their sub-tables hold event
 *names*, which trackers fill with free text. Page URLs are read flattened, so that a label is a whole path
@@ -39,6 +39,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -122,15 +123,16 @@ class MatomoSettings:
 
 def _parse_url(value: str) -> str:
     parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise MatomoSettingsError(
-            f"{ENV_URL}={value!r} is not an http(s) address of a Matomo instance, e.g. https://stats.example.gouv.fr"
-        )
-    if parsed.username or parsed.password or parsed.query or parsed.fragment:
-        # Credentials or a token_auth in the address would end up in logs: the token has its own variable.
+    # Checked first, and the value not repeated: credentials or a token_auth in the address would end up in
+    # logs and error messages; the token has its own variable.
+    if "@" in parsed.netloc or parsed.query or parsed.fragment:
         raise MatomoSettingsError(
             f"{ENV_URL} must be the bare address of the Matomo instance, without credentials, query or fragment "
             f"(the token goes in {ENV_TOKEN})"
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise MatomoSettingsError(
+            f"{ENV_URL}={value!r} is not an http(s) address of a Matomo instance, e.g. https://stats.example.gouv.fr"
         )
     path = re.sub(r"/index\.php$", "", parsed.path.rstrip("/")).rstrip("/")
     return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, "", ""))
@@ -181,6 +183,8 @@ class MatomoClient:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
+        # Built here, not at import: urllib reads the proxy variables (https_proxy…) when it builds an opener.
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def call(self, method: str, **params: Any) -> Any:
         """The decoded JSON of `method` for the configured site. Raises MatomoError."""
@@ -219,7 +223,7 @@ class MatomoClient:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return response.status, response.headers.get("Content-Type", ""), response.read()
         except urllib.error.HTTPError as err:
             try:
@@ -230,6 +234,12 @@ class MatomoClient:
                 err.close()
             if err.code in _RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {err.code}{_error_message_suffix(payload, self._redact)}") from None
+            if 300 <= err.code < 400:
+                location = self._redact(err.headers.get("Location", "?") if err.headers else "?")
+                raise MatomoError(
+                    f"Matomo answered a redirect (HTTP {err.code}) to {location} for {_method_of(url)}: set "
+                    f"{ENV_URL} to the address the instance redirects to"
+                ) from None
             if err.code in (401, 403):
                 raise MatomoError(
                     f"Matomo refused the token (HTTP {err.code}) for {_method_of(url)}: check {ENV_TOKEN} and "
@@ -245,6 +255,9 @@ class MatomoClient:
             reason = err.reason
             if isinstance(reason, (TimeoutError, socket.timeout)):
                 raise _Retryable(f"no answer within {self.timeout:g} s") from None
+            if isinstance(reason, ssl.SSLError):
+                # A certificate problem does not go away by asking again.
+                raise MatomoError(f"TLS with {self.settings.url} failed: {reason}") from None
             raise _Retryable(f"cannot reach {self.settings.url}: {reason}") from None
         except (ConnectionError, http.client.HTTPException) as err:
             raise _Retryable(f"connection to {self.settings.url} broke: {type(err).__name__}") from None
@@ -273,6 +286,14 @@ class MatomoClient:
 
 class _Retryable(Exception):
     """A failure worth another attempt: a server error, a timeout, a broken connection."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would turn the POST into a GET and drop the token on the way, and
+    Matomo would then answer a puzzling authentication error. The address to use is reported instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
 def _describe(params: Mapping[str, Any]) -> str:

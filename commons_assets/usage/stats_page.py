@@ -122,7 +122,10 @@ class _Data:
         if row is None:
             return None
         value = row.get(column)
-        return None if value is None else int(value)
+        # Suppressed counts come as None, or as NaN / pandas' NA when rows come from a DataFrame.
+        if value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType":
+            return None
+        return int(value)
 
     def has(self, week: str, code: str) -> bool:
         return (week, code) in self.values
@@ -135,7 +138,8 @@ def _cell(value: int | None, column: str, present: bool = True) -> str:
         return f'<td class="num">{_int_fr(value)}</td>'
     if column == "nombre_evenements":
         return '<td class="num masked">masqué<sup><a href="#note-masque" aria-label="note 2">2</a></sup></td>'
-    return f'<td class="num masked">&lt;{_NNBSP}{K_THRESHOLD}<sup><a href="#note-secret" aria-label="note 1">1</a></sup></td>'
+    return (f'<td class="num masked">&lt;{_NNBSP}{K_THRESHOLD}'
+            '<sup><a href="#note-secret" aria-label="note 1">1</a></sup></td>')
 
 
 def _nice_step(maximum: float, target: int = 5) -> int:
@@ -248,7 +252,8 @@ def _legend(data: _Data) -> str:
 
 # Narrower than the line chart and never stretched past its own width: its labels stay at 16 px on a desktop.
 _BAR_W, _BAR_ROW = 720, 34
-_BAR_LABEL_W = 240
+_BAR_LABEL_W = 272
+_BAR_LABEL_CHARS = 30  # what fits in _BAR_LABEL_W at 16 px; longer labels are cut, whole in the tooltip
 
 
 def _bar_chart(data: _Data) -> str:
@@ -257,7 +262,7 @@ def _bar_chart(data: _Data) -> str:
     values = [(f, data.get(week, f.code, "nombre_evenements")) for f in features]
     maximum = max((v for _, v in values if v is not None), default=0)
     height = max(1, len(values)) * _BAR_ROW + 8
-    plot_w = _BAR_W - _BAR_LABEL_W - 80  # room for the value after the bar
+    plot_w = _BAR_W - _BAR_LABEL_W - 72  # room for the value after the bar
     desc = "; ".join(
         f"{f.label} : {_int_fr(v) + ' événements' if v is not None else 'valeur masquée'}" for f, v in values
     ) or "Aucune donnée pour cette semaine."
@@ -270,8 +275,12 @@ def _bar_chart(data: _Data) -> str:
     for row, (feature, value) in enumerate(values):
         top = 4 + row * _BAR_ROW
         middle = top + _BAR_ROW / 2
+        label = feature.label
+        if len(label) > _BAR_LABEL_CHARS:
+            label = label[: _BAR_LABEL_CHARS - 1].rstrip() + "…"
         parts.append(f'<g class="bar" data-feature="{_e(feature.code)}">')
-        parts.append(f'<text x="{_BAR_LABEL_W - 12}" y="{middle + 5:.1f}" text-anchor="end">{_e(feature.label)}</text>')
+        parts.append(f'<text x="{_BAR_LABEL_W - 12}" y="{middle + 5:.1f}" text-anchor="end">{_e(label)}'
+                     f"<title>{_e(feature.label)}</title></text>")
         if value is None:
             parts.append(f'<text x="{_BAR_LABEL_W}" y="{middle + 5:.1f}" class="masked">masqué</text>')
         else:
@@ -446,7 +455,7 @@ tbody tr:nth-child(even){background:var(--bg-alt)}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .masked{color:var(--muted);font-style:italic}
 sup{line-height:0}sup a{text-decoration:none;font-style:normal}
-tbody th{font-weight:400}
+tbody th{font-weight:400}#tableau-evolution tbody th{white-space:nowrap}
 .notes{font-size:.9rem;color:var(--muted)}
 .status{white-space:nowrap;font-weight:700}.status.ok{color:var(--ok)}.status.ko{color:var(--ko)}
 .verdict{padding:.75rem 1rem;border-left:4px solid}.verdict.ok{border-color:var(--ok)}
@@ -455,8 +464,8 @@ details{margin:1rem 0}summary{cursor:pointer;color:var(--blue)}
 dl dt{font-weight:700}dl dd{margin:0 0 .5rem}
 footer{border-top:1px solid var(--line);padding:1rem 1.5rem;color:var(--muted);font-size:.9rem}
 footer p{max-width:62rem;margin:0 auto}
-@media (max-width:36rem){main{padding:1rem}h1{font-size:1.6rem}th,td{padding:.4rem .35rem}
-table{font-size:.85rem}.figure{font-size:1.6rem}}
+@media (max-width:36rem){main{padding:1rem}h1{font-size:1.6rem}th,td{padding:.4rem .2rem}
+table{font-size:.8rem}.figure{font-size:1.6rem}}
 @media print{.skip,details summary{display:none}details{display:block}}
 """
 
@@ -485,6 +494,7 @@ def render_stats_page(
         generated_at = generated_at.replace(tzinfo=TIMEZONE)
     generated = generated_at.astimezone(TIMEZONE)
     title = f"Statistiques d'utilisation — {service_name}"
+    description = f"Utilisation hebdomadaire des fonctionnalités de {service_name}, sous Licence Ouverte 2.0"
     span = _week_span_fr(week)
     features = data.features
 
@@ -558,7 +568,7 @@ def render_stats_page(
             "img-src data:; base-uri 'none'; form-action 'none'\">",
             '<meta name="referrer" content="no-referrer">',
             f"<title>{_e(title)}</title>",
-            f'<meta name="description" content="{_e(f"Utilisation hebdomadaire des fonctionnalités de {service_name}")}">',
+            f'<meta name="description" content="{_e(description)}">',
             f"<style>{_CSS}</style>",
             "</head>",
             "<body>",
