@@ -11,6 +11,7 @@ from commons_assets.dbt.translator import CommonsDbtTranslator
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import load_policy
 from commons_assets.privacy.schema_audit import audit_source_schema
+from commons_assets.release.ledger import ensure_ledger
 from commons_assets.warehouse import WarehouseResource
 
 
@@ -30,6 +31,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):
         info = warehouse.export_dbt_env()
+        with warehouse.connect() as conn:
+            # the models read the ledger (frozen weeks), so it must exist before the first build
+            ensure_ledger(conn)
         # Fail closed before dbt reads anything: a source column nobody classified blocks the release.
         audit_source_schema(info, load_policy(load_manifest()))
         week = context.partition_key

@@ -41,6 +41,20 @@ def ensure_ledger(conn) -> str:
                 release_id text not null
             );
             create index if not exists release_ids_lookup on {s}.release_ids (dataset, release_id);
+            alter table {s}.releases add column if not exists resource_id text;
+            alter table {s}.releases add column if not exists dataset_url text;
+            -- usage figures as first published: a published week is never revised (frozen weeks)
+            create table if not exists {s}.published_feature_usage (
+                semaine text not null,
+                source text not null,
+                fonctionnalite text not null,
+                libelle_fonctionnalite text not null,
+                nombre_evenements bigint,
+                nombre_visites bigint,
+                nombre_visiteurs bigint,
+                published_in_week text not null,
+                primary key (semaine, source, fonctionnalite)
+            );
             """
         ).format(s=sql.Identifier(schema))
     )
