@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import re
 import sys
@@ -81,7 +80,8 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     job = defs.resolve_job_def(JOB_NAME if publish else VALIDATION_JOB_NAME)
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if publish and target:
-        run_config["ops"] = {"release_publication": {"config": {"target": str(Path(target).resolve())}}}
+        where = target if target == DATAGOUV_TARGET else str(Path(target).resolve())
+        run_config["ops"] = {"release_publication": {"config": {"target": where}}}
     instance = dg.DagsterInstance.get()
     # dbt's own log goes to a file, not the terminal: the CLI prints a short summary, the UI has the rest.
     logs = get_settings().home / "logs"
@@ -98,6 +98,9 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     code = _report(result, week, target, publish)
     print(f"  log: {log_path}", file=sys.stderr if code else sys.stdout)
     return code
+
+
+DATAGOUV_TARGET = "datagouv"
 
 
 def _report(result, week: str, target: str | None, publish: bool) -> int:
@@ -129,12 +132,16 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
         return 0
-    root = Path(target).resolve() if target else get_settings().releases_dir
-    manifest = json.loads((root / week / "release.json").read_text(encoding="utf-8"))
-    print(f"release {week} published to {root / week} (run {result.run_id}):")
-    for item in manifest["files"]:
-        print(f"  {item['dataset']:<24} {item['rows']:>10,} rows  {item['path']}")
-    print(f"  {len(manifest['files'])} file(s)")
+    [materialization] = result.asset_materializations_for_node("release_publication")
+    metadata = materialization.metadata
+    datasets = metadata["datasets"].value
+    if metadata["already_published"].value:
+        print(f"release {week} was already published to {metadata['target'].value}: nothing changed.")
+    else:
+        print(f"release {week} published to {metadata['target'].value} (run {result.run_id}):")
+    for dataset, item in datasets.items():
+        print(f"  {dataset:<24} {item['rows']:>10,} rows  {item['licence']:<9} {item['url']}")
+    print(f"  {len(datasets)} dataset(s)")
     return 0
 
 
@@ -229,7 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = sub.add_parser("release", help="run the weekly release for one ISO week")
     release.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week)")
-    release.add_argument("--target", help="release folder (default: COMMONS_RELEASES_DIR or ./releases)")
+    release.add_argument(
+        "--target",
+        help="a release folder (default: COMMONS_RELEASES_DIR or ./releases), or `datagouv` to publish to "
+        "data.gouv.fr (DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION, DATAGOUV_ENVIRONMENT, DATAGOUV_BASE_URL)",
+    )
     release.set_defaults(func=_cmd_release)
 
     validate = sub.add_parser("validate", help="build the models and run every check, without exporting")

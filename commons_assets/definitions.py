@@ -12,7 +12,7 @@ from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
-from commons_assets.release.assets import build_release_assets
+from commons_assets.release.assets import build_release_assets, datagouv_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
 
 JOB_NAME = "weekly_release"
@@ -58,7 +58,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=build_gate_checks(policy, model_keys),
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],
-        resources={"dbt": dbt_resource(), "warehouse": _warehouse_resource()},
+        resources={"dbt": dbt_resource(), "warehouse": _warehouse_resource(), "datagouv": datagouv_resource()},
     )
 
 

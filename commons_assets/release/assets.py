@@ -3,6 +3,7 @@
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,18 @@ import dagster as dg
 
 from commons_assets.partitions import WEEKLY_PARTITIONS, partition_key_to_iso_week
 from commons_assets.privacy.policy import Policy
-from commons_assets.release.ledger import record_publication
+from commons_assets.release.datagouv import (
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_ENVIRONMENT,
+    ENV_ORGANIZATION,
+    DatagouvError,
+    DatagouvSettings,
+    publish_release,
+)
+from commons_assets.release.ledger import already_published, record_publication
+from commons_assets.release.publication import dataset_publications
+from commons_assets.dbt.project import DBT_PROJECT_DIR
 from commons_assets.release.packaging import sha256_of
 from commons_assets.release.version import code_version
 from commons_assets.release.export import export_release, new_staging_dir
@@ -23,10 +35,47 @@ from commons_assets.warehouse import WarehouseResource
 _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
+DATAGOUV_TARGET = "datagouv"
+
+
 class PublishConfig(dg.Config):
-    """Where the release goes; empty means COMMONS_RELEASES_DIR (default ./releases)."""
+    """Where the release goes: a folder (empty means COMMONS_RELEASES_DIR, default ./releases), or
+    `datagouv` for data.gouv.fr (DATAGOUV_* settings)."""
 
     target: str = ""
+    datagouv_deadline_s: float = 900
+
+
+class DatagouvResource(dg.ConfigurableResource):
+    """The data.gouv.fr account the release is published with; values come from dg.EnvVar (DATAGOUV_*)."""
+
+    api_key: str | None = None
+    organization: str | None = None
+    environment: str = "demo"
+    base_url: str | None = None
+
+    def settings(self) -> DatagouvSettings:
+        # A variable set after the code location was loaded is still honoured, read at run time.
+        return DatagouvSettings(
+            api_key=self.api_key or os.environ.get(ENV_API_KEY, ""),
+            organization=self.organization or os.environ.get(ENV_ORGANIZATION, ""),
+            environment=(self.environment if self.environment != "demo" else None)
+            or os.environ.get(ENV_ENVIRONMENT) or "demo",
+            base_url=self.base_url or os.environ.get(ENV_BASE_URL) or None,
+        )
+
+
+def _ids_file() -> Path:
+    """The committed file of data.gouv.fr ids (COMMONS_DATAGOUV_IDS_FILE overrides it, for tests)."""
+    configured = os.environ.get("COMMONS_DATAGOUV_IDS_FILE", "").strip()
+    return Path(configured) if configured else DBT_PROJECT_DIR / "publication" / "datagouv.yml"
+
+
+def datagouv_resource() -> DatagouvResource:
+    # Only the variables that are set become EnvVars: an unset EnvVar fails every run, local ones included.
+    fields = {"api_key": ENV_API_KEY, "organization": ENV_ORGANIZATION, "environment": ENV_ENVIRONMENT,
+              "base_url": ENV_BASE_URL}
+    return DatagouvResource(**{f: dg.EnvVar(v) for f, v in fields.items() if os.environ.get(v)})
 
 
 def _staging_dir(run_id: str, week: str) -> Path:
@@ -102,29 +151,78 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         description="Moves the verified release into its target, whole or not at all.",
     )
     def release_publication(
-        context: dg.AssetExecutionContext, config: PublishConfig, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: PublishConfig,
+        warehouse: WarehouseResource,
+        datagouv: DatagouvResource,
     ) -> dg.MaterializeResult:
         week = partition_key_to_iso_week(context.partition_key)
         staged = _staging_dir(context.run_id, week)
         if not (staged / "release.json").exists():
             raise dg.Failure(description=f"no staged release for {week} in this run; run the whole weekly_release job")
         files = verify_staged_release(staged, policy)
-        target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
-        final = publish_to_folder(staged, target_root, week)
-        with warehouse.connect() as conn:
-            record_publication(
-                conn, week=week, files=files, policy=policy, target=str(target_root.resolve()),
-                code_version=code_version(),
-            )
+        if config.target == DATAGOUV_TARGET:
+            where, urls, resources = _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files)
+        else:
+            target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
+            final = publish_to_folder(staged, target_root, week)
+            where, urls, resources = str(target_root.resolve()), {m.dataset: str(final / m.dataset) for m in policy.published}, {}
+        if resources is not None:
+            with warehouse.connect() as conn:
+                record_publication(
+                    conn, week=week, files=files, policy=policy, target=where, code_version=code_version(),
+                    resources=resources, urls=urls,
+                )
         shutil.rmtree(staged.parent, ignore_errors=True)
+        for model in policy.published:
+            # shown on each published dataset's page of the UI: licence, where it is, last week published
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=model_keys[model.name],
+                    partition=context.partition_key,
+                    metadata={
+                        "licence": model.spec.licence,
+                        "published_at": dg.MetadataValue.url(urls[model.dataset])
+                        if urls[model.dataset].startswith("http") else dg.MetadataValue.path(urls[model.dataset]),
+                        "last_week_published": week,
+                    },
+                )
+            )
         return dg.MaterializeResult(
             metadata={
                 "week": week,
-                "target": dg.MetadataValue.path(str(final)),
+                "target": where,
                 "datasets": dg.MetadataValue.json(
-                    {f["dataset"]: {"rows": f["rows"], "file": f["path"]} for f in files}
+                    {f["dataset"]: {"rows": f["rows"], "file": f["path"], "url": urls[f["dataset"]],
+                                    "licence": next(m.spec.licence for m in policy.published if m.dataset == f["dataset"])}
+                     for f in files}
                 ),
+                "already_published": resources is None,
             }
         )
+
+    def _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files):
+        try:
+            settings = datagouv.settings()
+        except DatagouvError as err:
+            raise dg.Failure(description=str(err)) from None
+        where = f"datagouv:{settings.environment}"
+        with warehouse.connect() as conn:
+            previous = already_published(conn, week=week, target=where, datasets=[m.dataset for m in policy.published])
+            if previous is not None:
+                # The same week again: nothing is uploaded, nothing changes on data.gouv.fr.
+                context.log.info(f"{week} is already published to {where}: nothing to do")
+                return where, previous, None
+            publications = dataset_publications(conn, policy, staged, week)
+        try:
+            published = publish_release(
+                staged, publications, settings, _ids_file(),
+                deadline_s=config.datagouv_deadline_s,
+            )
+        except DatagouvError as err:
+            raise dg.Failure(description=f"publication to data.gouv.fr failed: {err}") from None
+        urls = {p.slug: p.url for p in published}
+        resources = {(p.slug, path): rid for p in published for path, rid in p.resources.items()}
+        return where, urls, resources
 
     return [release_export, release_publication]

@@ -65,20 +65,45 @@ def release_ids_relation() -> str:
     return f'"{ledger_schema()}"."release_ids"'
 
 
-def record_publication(conn, *, week: str, files: list[dict], policy, target: str, code_version: str) -> None:
-    """Record a published release, and keep the release ids of this release only (for the next gate)."""
+def already_published(conn, *, week: str, target: str, datasets: list[str]) -> dict[str, str] | None:
+    """The dataset URLs of `week` if every dataset was already published whole to `target`, else None."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    rows = conn.execute(
+        sql.SQL("select dataset, max(dataset_url) from {s}.releases where week = %s and target = %s "
+                "group by dataset").format(s=schema),
+        (week, target),
+    ).fetchall()
+    urls = {dataset: url for dataset, url in rows}
+    return urls if set(datasets) <= set(urls) else None
+
+
+def record_publication(
+    conn,
+    *,
+    week: str,
+    files: list[dict],
+    policy,
+    target: str,
+    code_version: str,
+    resources: dict | None = None,
+    urls: dict[str, str] | None = None,
+) -> None:
+    """Record a published release (once it is whole), and keep the release ids of this release only, for the
+    next gate. `resources` maps (dataset, file path) to the portal's resource id, `urls` dataset to its URL."""
     schema = sql.Identifier(ensure_ledger(conn))
     licences = {m.dataset: m.spec.licence for m in policy.published}
+    resources, urls = resources or {}, urls or {}
     for item in files:
         conn.execute(
             sql.SQL(
-                "insert into {s}.releases (week, dataset, file, rows, sha256, licence, code_version, target) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (week, dataset, file, target) do update set "
-                "rows = excluded.rows, sha256 = excluded.sha256, code_version = excluded.code_version, "
-                "published_at = now()"
+                "insert into {s}.releases (week, dataset, file, rows, sha256, licence, code_version, target, "
+                "resource_id, dataset_url) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "on conflict (week, dataset, file, target) do update set rows = excluded.rows, "
+                "sha256 = excluded.sha256, code_version = excluded.code_version, resource_id = "
+                "excluded.resource_id, dataset_url = excluded.dataset_url, published_at = now()"
             ).format(s=schema),
             (week, item["dataset"], item["path"], item["rows"], item["sha256"], licences[item["dataset"]],
-             code_version, target),
+             code_version, target, resources.get((item["dataset"], item["path"])), urls.get(item["dataset"])),
         )
     for model in policy.published:
         for column in (c.name for c in model.columns if c.privacy == "release_id"):
