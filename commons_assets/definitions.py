@@ -13,6 +13,7 @@ from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
 
 JOB_NAME = "weekly_release"
@@ -54,11 +55,16 @@ def build_definitions() -> dg.Definitions:
         day_of_week=1,
     )
     return dg.Definitions(
-        assets=[dbt_models, *build_release_assets(policy, model_keys)],
+        assets=[dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
         asset_checks=build_gate_checks(policy, model_keys),
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],
-        resources={"dbt": dbt_resource(), "warehouse": _warehouse_resource(), "datagouv": datagouv_resource()},
+        resources={
+            "dbt": dbt_resource(),
+            "warehouse": _warehouse_resource(),
+            "datagouv": datagouv_resource(),
+            "matomo": matomo_resource(),
+        },
     )
 
 

@@ -35,6 +35,7 @@ def commons_env(tmp_path_factory) -> Path:
         COMMONS_HOME=str(home),
         COMMONS_SOURCE_SCHEMA=SOURCE_SCHEMA,
         COMMONS_DBT_SCHEMA="test_commons",
+        COMMONS_MATOMO_SCHEMA="test_matomo_usage",
         COMMONS_RELEASES_DIR=str(home / "releases"),
         DAGSTER_HOME=str(home / "dagster"),
     )
@@ -76,8 +77,15 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
 
     params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
     params.update(overrides)
+    from commons_assets.release.ledger import ensure_ledger, ledger_schema
+
     with psycopg.connect(warehouse_info.conninfo()) as conn:
-        return seed_demo(conn, **params)
+        counts = seed_demo(conn, **params)
+    with psycopg.connect(warehouse_info.conninfo()) as conn:
+        # a reseeded demo is a new history: no usage week of the previous one is frozen
+        ensure_ledger(conn)
+        conn.execute(f'delete from "{ledger_schema()}".published_feature_usage')
+    return counts
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Reading a release as a reader would: every file as text (Parquet decoded), and a digest of a folder."""
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 
@@ -12,6 +13,9 @@ def published_text(week_dir: Path) -> str:
     for path in sorted(week_dir.rglob("*")):
         if path.suffix == ".parquet":
             parts.append(pq.read_table(path).to_pandas().to_csv(index=False))
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(name).decode("utf-8") for name in archive.namelist()]
         elif path.is_file():
             parts.append(path.read_text(encoding="utf-8"))
     return "\n".join(parts)

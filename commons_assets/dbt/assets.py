@@ -12,6 +12,7 @@ from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import load_policy
 from commons_assets.privacy.schema_audit import audit_source_schema
 from commons_assets.release.ledger import ensure_ledger
+from commons_assets.usage.assets import ensure_matomo_table, matomo_schema
 from commons_assets.warehouse import WarehouseResource
 
 
@@ -34,6 +35,8 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         with warehouse.connect() as conn:
             # the models read the ledger (frozen weeks), so it must exist before the first build
             ensure_ledger(conn)
+            # dbt reads the Matomo table as a source: it exists (empty) even when Matomo is off
+            ensure_matomo_table(conn, matomo_schema())
         # Fail closed before dbt reads anything: a source column nobody classified blocks the release.
         audit_source_schema(info, load_policy(load_manifest()))
         week = context.partition_key

@@ -14,7 +14,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 _WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 # Settings rendered into the manifest at parse time (source schema, target schema): a change re-parses.
-_PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA")
+_PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA", "COMMONS_MATOMO_SCHEMA")
 
 
 @cache

@@ -20,7 +20,8 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.release.ledger import already_published, record_publication
+from commons_assets.release.ledger import already_published, ledger_schema, record_publication
+from commons_assets.usage.frozen import record_published_usage
 from commons_assets.release.publication import dataset_publications
 from commons_assets.dbt.project import DBT_PROJECT_DIR
 from commons_assets.release.packaging import sha256_of
@@ -36,6 +37,7 @@ _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 DATAGOUV_TARGET = "datagouv"
+USAGE_MODEL = "feature_usage_weekly"
 
 
 class PublishConfig(dg.Config):
@@ -173,6 +175,10 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                     conn, week=week, files=files, policy=policy, target=where, code_version=code_version(),
                     resources=resources, urls=urls,
                 )
+                # from now on these usage weeks are frozen: a later release publishes them as they are
+                for model in policy.published:
+                    if model.name == USAGE_MODEL:
+                        record_published_usage(conn, ledger_schema=ledger_schema(), relation=model.relation, week=week)
         shutil.rmtree(staged.parent, ignore_errors=True)
         for model in policy.published:
             # shown on each published dataset's page of the UI: licence, where it is, last week published
@@ -198,6 +204,9 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                      for f in files}
                 ),
                 "already_published": resources is None,
+                # the public statistics page of this release
+                "stats_page": dg.MetadataValue.path(str(Path(where) / week / "statistiques.html"))
+                if config.target != DATAGOUV_TARGET else dg.MetadataValue.text("statistiques.zip on data.gouv.fr"),
             }
         )
 

@@ -6,18 +6,31 @@ the size of the service.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from commons_assets.privacy.gate import check_allow_list, relation_columns
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import french_summary, measure_risk
-from commons_assets.release.packaging import datapackage, readme, table_schema, write_checksums, write_json, write_parquet
+from commons_assets.release.packaging import (
+    SERVICE_NAME,
+    datapackage,
+    readme,
+    table_schema,
+    write_checksums,
+    write_json,
+    write_parquet,
+)
+from commons_assets.usage.assets import exemption_conditions, exemption_markdown
+from commons_assets.usage.stats_page import render_stats_page
 from commons_assets.release.version import code_version, repository_url
 
 
@@ -98,6 +111,8 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
         risks[model.dataset] = measure_risk(conn, model)
     version = code_version()
     summaries = {dataset: french_summary(dataset, risk) for dataset, risk in risks.items()}
+    conditions = exemption_conditions(conn, _monday(week))
+    write_stats_page(conn, policy, week_dir, week, conditions)
     write_json(
         week_dir / "rapport-confidentialite.json",
         {
@@ -111,11 +126,46 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
     as_dicts = [asdict(f) for f in files]
     write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version))
     (week_dir / "README.md").write_text(
-        readme(week, policy, as_dicts, summaries, version, repository_url()), encoding="utf-8"
+        readme(week, policy, as_dicts, summaries, version, repository_url(), exemption_markdown(conditions)),
+        encoding="utf-8",
     )
     write_release_manifest(week_dir, week, files, version)
     write_checksums(week_dir)
     return files, risks
+
+
+STATS_PAGE = "statistiques.html"
+# data.gouv.fr refuses HTML uploads: the page goes there zipped, as a documentation resource.
+STATS_ARCHIVE = "statistiques.zip"
+USAGE_DATASET_MODEL = "feature_usage_weekly"
+
+
+def _monday(week: str) -> dt.date:
+    year, number = week.split("-W")
+    return dt.date.fromisocalendar(int(year), int(number), 1)
+
+
+def write_stats_page(conn, policy: Policy, week_dir: Path, week: str, conditions) -> Path | None:
+    """The public statistics page of the release (static, French, no network at view time), and its zip."""
+    usage = next((m for m in policy.published if m.name == USAGE_DATASET_MODEL), None)
+    if usage is None:
+        return None
+    # The service's own measurement draws the page; Matomo's figures are in the dataset beside it.
+    with conn.cursor(row_factory=dict_row) as cursor:
+        rows = cursor.execute(
+            sql.SQL("select * from {rel} where source = 'service' order by semaine, fonctionnalite").format(
+                rel=sql.SQL(usage.relation)
+            )
+        ).fetchall()
+    page = render_stats_page(
+        rows, service_name=SERVICE_NAME, week=week, generated_at=dt.datetime.now(dt.timezone.utc),
+        exemption=conditions,
+    )
+    path = week_dir / STATS_PAGE
+    path.write_text(page, encoding="utf-8")
+    with zipfile.ZipFile(week_dir / STATS_ARCHIVE, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(path, STATS_PAGE)
+    return path
 
 
 def new_staging_dir(staging_root: Path, run_id: str, week: str) -> Path:

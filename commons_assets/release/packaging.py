@@ -184,6 +184,7 @@ def readme(
     risk_summaries: dict[str, str],
     code_version: str,
     repository_url: str,
+    exemption_table: str = "",
 ) -> str:
     """The French README of a release: what, how it was anonymised, thresholds, licences, rebuild command."""
     by_dataset = {m.dataset: m for m in policy.published}
@@ -228,6 +229,18 @@ def readme(
     lines += [
         "",
         "Le détail (taille des groupes, risque de ré-identification) est dans `rapport-confidentialite.json`.",
+        "",
+        "## Statistiques d'utilisation",
+        "",
+        "La fréquentation de chaque fonctionnalité (`usage-fonctionnalites`) est mesurée comme le ferait un "
+        "outil de mesure d'audience exempté de consentement (CNIL) : pas de traceur tiers, aucun identifiant "
+        "publié, et chaque semaine publiée n'est plus jamais révisée (les événements arrivés en retard ne "
+        "modifient pas une semaine déjà publiée). La page `statistiques.html` (aussi dans "
+        "`statistiques.zip`) les présente en graphiques, sans aucune ressource externe.",
+        "",
+        "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
+        "",
+        exemption_table or "(non mesurées)",
         "",
         "## Licences",
         "",

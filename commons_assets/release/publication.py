@@ -21,6 +21,9 @@ RELEASE_DOCUMENTS = (
      "combinaisons uniques et risque de ré-identification de chaque jeu de données.", None),
     ("SHA256SUMS", "Empreintes SHA-256", "Empreintes de tous les fichiers de la publication "
      "(`sha256sum -c`).", "SHA256SUMS.txt"),
+    ("statistiques.zip", "Page publique de statistiques d'utilisation", "La page statistiques.html (à "
+     "ouvrir dans un navigateur, sans connexion nécessaire) : fréquentation hebdomadaire de chaque "
+     "fonctionnalité, en graphiques.", None),
 )
 
 

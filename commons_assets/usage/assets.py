@@ -1,0 +1,242 @@
+"""Usage statistics as Dagster assets: the Matomo week loaded before dbt reads it, and the CNIL exemption report.
+
+- `matomo_weekly_usage` (group `usage`): always creates `<COMMONS_MATOMO_SCHEMA>.matomo_weekly_usage`, so that
+  dbt's `matomo` source exists even when Matomo is off; when Matomo is configured, loads the released week
+  (raw labels, warehouse only: dbt maps them to the feature catalogue). The dbt source declares this asset's
+  key (`meta.dagster.asset_key`), so the job runs it before the dbt models.
+- `usage_exemption_report` (group `usage`): which of the CNIL's measurable conditions for the consent exemption
+  hold, for the service's own event table as of the end of the released week, and as declared for Matomo. It
+  writes nothing: the conditions are its metadata (a French table and one boolean per condition).
+
+The Matomo token reaches the code only through `MatomoResource.token`, set with `dg.EnvVar("MATOMO_TOKEN")`, so
+it is never written into run config, the run's events or the UI.
+
+No `from __future__ import annotations` here: Dagster reads the annotations of the asset functions.
+"""
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import psycopg
+
+from commons_assets.partitions import TIMEZONE, WEEKLY_PARTITIONS
+from commons_assets.settings import SettingsError, get_settings
+from commons_assets.usage import matomo as matomo_api
+from commons_assets.usage.exemption import ExemptionCondition, check_event_source, check_matomo_settings
+from commons_assets.usage.matomo import ENV_SITE_ID, ENV_TOKEN, ENV_URL, MatomoSettings
+from commons_assets.warehouse import WarehouseResource
+
+log = logging.getLogger(__name__)
+
+GROUP = "usage"
+MATOMO_ASSET = "matomo_weekly_usage"
+EXEMPTION_ASSET = "usage_exemption_report"
+MATOMO_SCHEMA_SETTING = "COMMONS_MATOMO_SCHEMA"
+DEFAULT_MATOMO_SCHEMA = "matomo"
+# The service's event table, as the dbt source `service.events` reads it.
+EVENTS_TABLE = "events"
+# A week that cannot exist (the table's check wants 4 digits, W, 2 digits; there is no week 00): "loading" it
+# creates the schema and the table and deletes nothing (see ensure_matomo_table).
+_NO_WEEK = "0000-W00"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# One week per run, as the dbt models and the release: each run is one week's release.
+_ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+class MatomoResource(dg.ConfigurableResource):
+    """Where Matomo is and how to read it. Build it with `matomo_resource()`: each field set from its
+    environment variable through dg.EnvVar when the variable is set; all empty means the source is off."""
+
+    url: Optional[str] = None
+    site_id: Optional[str] = None
+    token: Optional[str] = None
+
+    def as_env(self) -> dict[str, str]:
+        """The fields under the names of their variables ('' when unset), for MatomoSettings.from_env."""
+        return {ENV_URL: self.url or "", ENV_SITE_ID: self.site_id or "", ENV_TOKEN: self.token or ""}
+
+    def settings(self) -> Optional[MatomoSettings]:
+        """The validated settings; None when the Matomo source is off. A partial or malformed setting raises
+        MatomoSettingsError, which names the variable and never shows the token."""
+        return MatomoSettings.from_env(self.as_env())
+
+
+def matomo_resource() -> MatomoResource:
+    """The resource for the one Definitions, registered under the key `matomo`.
+
+    A field is an EnvVar only when its variable is set: an EnvVar whose variable is unset fails every run of
+    the job, while an unset source must simply be off. The values themselves are read at run time."""
+    fields = {
+        name: dg.EnvVar(variable)
+        for name, variable in (("url", ENV_URL), ("site_id", ENV_SITE_ID), ("token", ENV_TOKEN))
+        if os.environ.get(variable, "").strip()
+    }
+    return MatomoResource(**fields)
+
+
+def matomo_schema() -> str:
+    """Where the raw Matomo rows live: COMMONS_MATOMO_SCHEMA, default `matomo` (dbt's source reads the same).
+    Read at call time, like every setting."""
+    value = (os.environ.get(MATOMO_SCHEMA_SETTING) or DEFAULT_MATOMO_SCHEMA).strip()
+    if not _SCHEMA_NAME.match(value):
+        raise SettingsError(
+            f"{MATOMO_SCHEMA_SETTING}={value!r} is not a valid PostgreSQL schema name "
+            "(lower case letters, digits and _, starting with a letter)"
+        )
+    return value
+
+
+def monday_of(partition_key: str | dt.date) -> dt.date:
+    """The Monday of a weekly partition key (YYYY-MM-DD), checked."""
+    if isinstance(partition_key, dt.datetime):
+        raise TypeError("a week is given by its Monday, as a date or YYYY-MM-DD")
+    monday = partition_key if isinstance(partition_key, dt.date) else dt.date.fromisoformat(partition_key)
+    if monday.isoweekday() != 1:
+        raise ValueError(f"{monday.isoformat()} is not a Monday")
+    return monday
+
+
+def week_end(monday: dt.date) -> dt.datetime:
+    """The end (exclusive) of the ISO week starting on `monday`: the next Monday 00:00 Europe/Paris, as dbt's
+    release_week_end() macro computes it."""
+    return dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+
+
+def ensure_matomo_table(conn: psycopg.Connection, schema: str) -> None:
+    """Create `<schema>.matomo_weekly_usage` if it does not exist, touching no row.
+
+    Through matomo_api.load_rows, so the table has one definition: it creates the schema and the table, then
+    replaces the rows of the weeks it loads, here a week that cannot exist."""
+    matomo_api.load_rows(conn, schema, [], week=_NO_WEEK)
+
+
+def load_matomo_week(conn: psycopg.Connection, settings: Optional[MatomoSettings], schema: str,
+                     monday: dt.date) -> dict:
+    """The body of `matomo_weekly_usage`: the table always, the week's rows when Matomo is on. Returns the
+    metadata to record (counts and names only, never a label)."""
+    ensure_matomo_table(conn, schema)
+    week = matomo_api.iso_week(monday)
+    metadata: dict = {"enabled": settings is not None, "week": week, "table": f"{schema}.{matomo_api.TABLE}"}
+    if settings is None:
+        log.info("Matomo source off (%s, %s, %s unset): %s.%s created empty if missing", ENV_URL, ENV_SITE_ID,
+                 ENV_TOKEN, schema, matomo_api.TABLE)
+        return metadata
+    rows = matomo_api.fetch_week(settings, monday)
+    # week=…: a week Matomo returned nothing for is cleared too, so a reload never keeps stale rows
+    loaded = matomo_api.load_rows(conn, schema, rows, week=week)
+    by_kind: dict[str, int] = {}
+    for row in rows:
+        by_kind[row.label_kind] = by_kind.get(row.label_kind, 0) + 1
+    metadata.update(
+        site_id=settings.site_id,
+        rows=loaded,
+        rows_by_kind=dg.MetadataValue.json(dict(sorted(by_kind.items()))),
+    )
+    return metadata
+
+
+def exemption_conditions(
+    conn: psycopg.Connection,
+    week_monday: str | dt.date,
+    *,
+    env: Optional[Mapping[str, str]] = None,
+) -> list[ExemptionCondition]:
+    """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the
+    service's event table (COMMONS_SOURCE_SCHEMA.events) as of the end of the week, then, when the Matomo
+    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default os.environ).
+
+    The one place both the Dagster asset and the export (release README, stats page) read them from."""
+    monday = monday_of(week_monday)
+    conditions = check_event_source(conn, get_settings().source_schema, EVENTS_TABLE, as_of=week_end(monday))
+    return conditions + check_matomo_settings(env)
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def exemption_markdown(conditions: Sequence[ExemptionCondition]) -> str:
+    """A French Markdown table: source, condition, ✔/✘, measured value."""
+    lines = [
+        "| Source | Condition | Respectée | Valeur mesurée |",
+        "|---|---|:---:|---|",
+    ]
+    lines += [
+        f"| {_cell(c.source)} | {_cell(c.label)} | {'✔' if c.holds else '✘'} | {_cell(c.measured)} |"
+        for c in conditions
+    ]
+    return "\n".join(lines)
+
+
+def exemption_metadata(conditions: Sequence[ExemptionCondition], week: str) -> dict:
+    metadata: dict = {
+        "week": week,
+        "conditions": dg.MetadataValue.md(exemption_markdown(conditions)),
+        "all_conditions_hold": all(c.holds for c in conditions),
+    }
+    metadata.update({c.code: c.holds for c in conditions})
+    return metadata
+
+
+def build_usage_assets() -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name=MATOMO_ASSET,
+        group_name=GROUP,
+        partitions_def=WEEKLY_PARTITIONS,
+        backfill_policy=_ONE_WEEK_PER_RUN,
+        kinds={"postgres"},
+        description=(
+            "Matomo's weekly reports (event categories and actions, page URLs, visits summary) for the released "
+            f"week, raw, in {MATOMO_SCHEMA_SETTING} (default `{DEFAULT_MATOMO_SCHEMA}`).{matomo_api.TABLE}; the table "
+            "is created even when Matomo is off (MATOMO_URL, MATOMO_SITE_ID, MATOMO_TOKEN unset). Labels may "
+            "carry personal data: dbt maps them to the feature catalogue, they are never published."
+        ),
+    )
+    def matomo_weekly_usage(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, matomo: MatomoResource
+    ) -> dg.MaterializeResult:
+        monday = monday_of(context.partition_key)
+        try:
+            settings = matomo.settings()
+            with warehouse.connect() as conn:
+                metadata = load_matomo_week(conn, settings, matomo_schema(), monday)
+        except (matomo_api.MatomoError, SettingsError) as err:
+            # one line that names the variable or the call, never the token (MatomoClient redacts it)
+            raise dg.Failure(description=f"the Matomo week could not be loaded: {err}") from None
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        name=EXEMPTION_ASSET,
+        group_name=GROUP,
+        partitions_def=WEEKLY_PARTITIONS,
+        backfill_policy=_ONE_WEEK_PER_RUN,
+        deps=[dg.AssetKey(["service", EVENTS_TABLE])],
+        kinds={"postgres"},
+        description=(
+            "Which of the CNIL's measurable conditions for the consent exemption of audience measurement hold: "
+            "IP addresses truncated, visitor ids used at most 13 months, raw events kept at most 25 months. "
+            "Measured on the service's event table as of the end of the released week; declared by its operator "
+            "for Matomo. Counts and durations only."
+        ),
+    )
+    def usage_exemption_report(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, matomo: MatomoResource
+    ) -> dg.MaterializeResult:
+        monday = monday_of(context.partition_key)
+        # the resource decides whether Matomo is on, as for the load; the declarations come from the environment
+        env = {**os.environ, **matomo.as_env()}
+        try:
+            with warehouse.connect() as conn:
+                conditions = exemption_conditions(conn, monday, env=env)
+        except SettingsError as err:  # a MATOMO_DECLARED_* value, or a Matomo variable, is malformed
+            raise dg.Failure(description=f"the CNIL exemption report could not be made: {err}") from None
+        return dg.MaterializeResult(metadata=exemption_metadata(conditions, matomo_api.iso_week(monday)))
+
+    return [matomo_weekly_usage, usage_exemption_report]
+
