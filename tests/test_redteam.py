@@ -43,7 +43,7 @@ def _label(value: str) -> str:
 
 BLOCKED = [
     # 1. emails, plain and obfuscated
-    Leak("email_plain", "email", "jean.dupont@exemple.fr", _label(""), "blocked", "detectors", "categorie"),
+    Leak("email_plain", "email", "jeanne.dupond@exemple.fr", _label(""), "blocked", "detectors", "categorie"),
     Leak("email_at_dot", "email", "jean.dupont [at] exemple [dot] fr", _label(""), "blocked", "detectors", "categorie"),
     Leak("email_arobase", "email", "marie.curie arobase laposte point net", _label(""), "blocked", "detectors",
          "categorie"),
@@ -142,12 +142,12 @@ BY_DESIGN = {
         ("phone_in_message", "update {s}.reports set message = %(v)s where report_id = 2", "Rappelez le 06 98 76 54 31"),
         ("nir_in_message", "update {s}.reports set message = %(v)s where report_id = 3", "NIR 2 94 03 75 120 005 22"),
         ("name_column", "update {s}.users set last_name = %(v)s where user_id = 1", "Zébulon-Tartempion"),
-        ("exact_coordinates", "update {s}.reports set latitude = 48.8566114, longitude = 2.3522219 "
-         "where report_id = 4 and %(v)s is not null", "48.8566114"),
+        ("exact_coordinates", "update {s}.reports set latitude = %(v)s::double precision, longitude = 2.3522219 "
+         "where report_id = 4", "48.8566114"),
         ("user_agent_with_ip", "update {s}.events set user_agent = %(v)s where event_id = 1",
          "Mozilla/5.0 (X11; Linux x86_64) 10.20.30.40"),
         ("ip_column", "update {s}.users set signup_ip = %(v)s::inet where user_id = 2", "203.0.113.77"),
-        ("exact_birth_date", "update {s}.users set birth_date = %(v)s::date where user_id = 3", "1954-02-29"),
+        ("exact_birth_date", "update {s}.users set birth_date = %(v)s::date where user_id = 3", "1956-02-29"),
     ],
     # raw event names and URLs are mapped to the feature catalogue; unknown ones are counted as « autre »
     "unknown_event_names": [
@@ -160,32 +160,36 @@ BY_DESIGN = {
     ],
     # generalisation: places to the département, whatever the commune code says
     "generalised": [
-        ("commune_code_email", "insert into {s}.communes values (%(v)s, 'Nulle-Part', '99999', '99', 1); "
-         "update {s}.reports set commune_code = %(v)s where report_id = 5", "xq.secret@exemple.fr"),
+        ("commune_code_email", "insert into {s}.communes values (%(v)s, 'Nulle-Part', '99999', '99', 1)",
+         "xq.secret@exemple.fr"),
+        ("commune_code_email_used", "update {s}.reports set commune_code = %(v)s where report_id = 5",
+         "xq.secret@exemple.fr"),
     ],
 }
 
 
-def _rare_combinations(db):
-    # 12. one 97-year-old in a small commune; a category with a single member; a week with few users
+def _rare_combinations(db) -> str:
+    # 12. one 97-year-old in a small commune; a category with a single member
     db.execute(f"update {S}.users set birth_date = date '1929-05-01', commune_code = "
                f"(select commune_code from {S}.communes order by population limit 1) where user_id = 10")
     db.execute(f"insert into {S}.categories values ('rare', 'Catégorie unique')")
     db.execute(f"update {S}.reports set category_code = 'rare' where report_id = 6")
-    # 13. inference: every report of one group shares the same status
-    db.execute(f"""update {S}.reports set status = 'rejete' where report_id in (
-        select report_id from {S}.reports r join {S}.communes c using (commune_code)
-        where c.departement_code = '75' and r.category_code = 'voirie'
-          and r.created_at >= timestamptz '2026-11-16 00:00+01' and r.created_at < timestamptz '2026-11-23 00:00+01')""")
-    # 14. small cells: a feature used three times in the released week
-    db.execute(f"""update {S}.events set event_name = 'telechargement_donnees' where event_id in (
-        select event_id from {S}.events where occurred_at >= timestamptz '2026-11-16 00:00+01'
-          and occurred_at < timestamptz '2026-11-23 00:00+01' and event_name <> 'telechargement_donnees'
-        order by event_id limit 3)""")
-    db.execute(f"""update {S}.events set event_name = 'consultation_carte' where event_name = 'telechargement_donnees'
-        and occurred_at >= timestamptz '2026-11-16 00:00+01' and occurred_at < timestamptz '2026-11-23 00:00+01'
-        and event_id not in (select event_id from {S}.events where event_name = 'telechargement_donnees'
-          and occurred_at >= timestamptz '2026-11-16 00:00+01' order by event_id limit 3)""")
+    # 13. inference: every report of the released week in its most common category shares one status
+    in_week = ("r.created_at >= timestamptz '2026-11-16 00:00+01' "
+               "and r.created_at < timestamptz '2026-11-23 00:00+01'")
+    category, label = db.execute(f"""
+        select r.category_code, k.label from {S}.reports r join {S}.categories k using (category_code)
+        where {in_week} group by 1, 2 order by count(*) desc limit 1""").fetchone()
+    db.execute(f"update {S}.reports r set status = 'rejete' where r.category_code = %s and {in_week}",
+               (category,))
+    # 14. small cells: a feature used three times only in the released week
+    week_events = ("occurred_at >= timestamptz '2026-11-16 00:00+01' "
+                   "and occurred_at < timestamptz '2026-11-23 00:00+01'")
+    db.execute(f"update {S}.events set event_name = 'consultation_carte' "
+               f"where event_name = 'telechargement_donnees' and {week_events}")
+    db.execute(f"update {S}.events set event_name = 'telechargement_donnees' where event_id in ("
+               f"select event_id from {S}.events where {week_events} order by event_id limit 3)")
+    return label
 
 
 @pytest.mark.parametrize("group", sorted(BY_DESIGN))
@@ -202,7 +206,7 @@ def test_planted_values_are_generalised_or_suppressed_by_design(group, fresh_dem
 def test_rare_combinations_inference_and_small_cells_are_suppressed(fresh_demo, db, tmp_path):
     import csv
 
-    _rare_combinations(db)
+    label = _rare_combinations(db)
     assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(tmp_path)]) == 0
     week = tmp_path / DEMO_WEEK
     published = published_text(week)
@@ -211,11 +215,10 @@ def test_rare_combinations_inference_and_small_cells_are_suppressed(fresh_demo, 
         assert all(int(r["nombre_usagers"]) >= 11 for r in csv.DictReader(f))
     with open(week / "signalements" / "signalements.csv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f)]
-    paris = [r for r in rows if (r["semaine_creation"], r["departement_code"], r["categorie"])
-             == (DEMO_WEEK, "75", "Voirie et trottoirs")]
-    assert len(paris) >= 11 and all(r["statut"] == "" for r in paris)  # the shared status is not published
+    group = [r for r in rows if (r["semaine_creation"], r["categorie"]) == (DEMO_WEEK, label)]
+    assert len(group) >= 11 and all(r["statut"] == "" for r in group)  # the shared status is not published
     with open(week / "usage-fonctionnalites" / "usage-fonctionnalites.csv", encoding="utf-8") as f:
-        usage = [r for r in csv.DictReader(f) if r["semaine"] == DEMO_WEEK]
+        usage = [r for r in csv.DictReader(f) if r["semaine"] == DEMO_WEEK and r["source"] == "service"]
     download = next(r for r in usage if r["fonctionnalite"] == "telechargement_donnees")
     assert download["nombre_evenements"] == ""  # 3 events: suppressed
     hidden = [r for r in usage if r["fonctionnalite"] != "total" and r["nombre_evenements"] == ""]
