@@ -4,6 +4,7 @@
     commons-assets release [--week 2026-W47] [--target DIR]
     commons-assets validate [--week 2026-W47]
     commons-assets ui [--port 3000]
+    commons-assets bench [--users N] [--events M] [--week 2026-W47]
     commons-assets warehouse start|stop|url
 
 Errors a person can fix (a bad setting, an unreachable server, a blocked release) are one clear message and a
@@ -251,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
+
+    from commons_assets.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
 
     wh = sub.add_parser("warehouse", help="the embedded warehouse")
     wh.add_argument("action", choices=["start", "stop", "url"])
