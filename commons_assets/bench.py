@@ -237,16 +237,20 @@ def _step_times(run_id: str) -> tuple[str, dict[str, float], dict[str, float], f
 
 def _compiled_published_sql(monday: dt.date, info, workdir: Path) -> tuple[dict[str, str], int]:
     """{model name: compiled SELECT} of every published model, compiled for the released week into a target
-    folder of our own (dbt_project/target is shared with whoever else runs dbt)."""
+    folder of our own (dbt_project/target is shared with whoever else runs dbt).
+
+    Compiled with --full-refresh, and with every upstream model that is a table (the incremental counts of
+    events) inlined as a subquery of its own compiled SQL: the floor computes each published table from the
+    source, as a first release does, rather than reading what an earlier build left."""
     from commons_assets.dbt.project import DBT_PROJECT_DIR, _dbt_executable
     from commons_assets.privacy.policy import load_policy
 
     target = workdir / "dbt-target"
     cmd = [
-        str(_dbt_executable()), "compile", "--quiet",
+        str(_dbt_executable()), "compile", "--quiet", "--full-refresh",
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target), "--log-path", str(workdir / "dbt-logs"),
-        "--select", "path:models/marts/open_data",
+        "--select", "+path:models/marts/open_data",
         "--vars", json.dumps({"release_week": monday.isoformat()}),
     ]  # fmt: skip
     env = dict(os.environ, **info.dbt_env())
@@ -261,12 +265,30 @@ def _compiled_published_sql(monday: dt.date, info, workdir: Path) -> tuple[dict[
         for result in json.loads(run_results.read_text()).get("results", []):
             if result.get("compiled_code"):
                 compiled[result["unique_id"]] = result["compiled_code"]
-    out = {}
-    published = load_policy(manifest).published
-    for model in published:
-        code = compiled.get(model.unique_id) or manifest["nodes"][model.unique_id].get("compiled_code")
+
+    def code_of(unique_id: str) -> str:
+        code = compiled.get(unique_id) or manifest["nodes"][unique_id].get("compiled_code")
         if not code:
-            raise BenchError(f"dbt compile gave no SQL for {model.name}")
+            raise BenchError(f"dbt compile gave no SQL for {unique_id}")
+        return code.strip().rstrip(";")
+
+    # upstream tables built by dbt that are not published: inlined, deepest first
+    published = load_policy(manifest).published
+    published_ids = {m.unique_id for m in published}
+    inlined = {
+        node["relation_name"]: node_id
+        for node_id, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+        and node_id not in published_ids
+        and node["config"].get("materialized") in ("table", "incremental")
+        and node.get("relation_name")
+    }
+    out = {}
+    for model in published:
+        code = code_of(model.unique_id)
+        for relation, node_id in inlined.items():
+            if relation in code:
+                code = code.replace(relation, f"(\n{code_of(node_id)}\n)")
         out[model.name] = code
     return out, max((m.spec.k for m in published), default=11)
 
@@ -601,8 +623,14 @@ def _mb(n: float) -> float:
     return n / MB
 
 
-def run_bench(users: int, events: int, week: str | None, out=sys.stdout) -> dict:
-    """Seed, release, floor, pandas, code location; print the figures and return them."""
+def run_bench(users: int, events: int, week: str | None, out=sys.stdout, *, seed: bool = True) -> dict:
+    """Seed, full release, incremental release, floor, pandas, code location; print the figures and return
+    them.
+
+    `week` is the week of the incremental run: the data end with it. The full run releases the week before,
+    from an empty usage history (nothing counted, nothing frozen), as a service's first release; the
+    incremental run then releases `week` on top of it, as the schedule does every Monday. The floor and
+    pandas compute the full run's week."""
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
     from commons_assets.partitions import last_complete_week
@@ -612,31 +640,42 @@ def run_bench(users: int, events: int, week: str | None, out=sys.stdout) -> dict
 
     settings = get_settings()
     week, monday, until = _week_bounds(week or last_complete_week())
+    full_monday = monday - dt.timedelta(days=7)
+    full_week = "{}-W{:02d}".format(*full_monday.isocalendar()[:2])
     info = warehouse.resolve()
     warehouse.check_reachable(info)
     _dagster_home()
     ensure_manifest()
-    figures: dict = {"users": users, "events": events, "week": week, "until": until.isoformat()}
-    say(f"bench: {users:,} users, {events:,} events, week {week}, warehouse {info.describe()}, "
-        f"schema {settings.source_schema}")  # fmt: skip
+    figures: dict = {"users": users, "events": events, "week": week, "full_week": full_week,
+                     "until": until.isoformat(), "seeded": seed}  # fmt: skip
+    say(f"bench: {users:,} users, {events:,} events, full release of {full_week}, then {week} incrementally, "
+        f"warehouse {info.describe()}, schema {settings.source_schema}")  # fmt: skip
 
-    seed_s, counts = _seed(info, settings.source_schema, users, events, until)
+    if seed:
+        seed_s, counts = _seed(info, settings.source_schema, users, events, until)
+        say(f"  seeded in {seed_s:.1f} s: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    else:
+        seed_s, counts = 0.0, _counts(info, settings.source_schema)
+        say("  not seeded (--no-seed): " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     figures.update(seed_s=seed_s, rows=counts)
-    say(f"  seeded in {seed_s:.1f} s: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    _forget_usage_history(info, settings.dbt_target_schema)
 
     with tempfile.TemporaryDirectory(prefix="commons-bench-") as tmp:
         workdir = Path(tmp)
         with _ledger_kept(info):
-            release, run_id = _run_release(week, workdir / "releases")
-        run_id, steps, stages, run_wall = _step_times(run_id)
-        say(f"  release done in {release.wall_s:.1f} s (run {run_id})")
+            release, run_id = _run_release(full_week, workdir / "releases")
+            run_id, steps, stages, run_wall = _step_times(run_id)
+            say(f"  full release of {full_week} done in {release.wall_s:.1f} s (run {run_id})")
+            incremental, incremental_run_id = _run_release(week, workdir / "releases")
+            incremental_run_id, incremental_steps, incremental_stages, _ = _step_times(incremental_run_id)
+            say(f"  incremental release of {week} done in {incremental.wall_s:.1f} s (run {incremental_run_id})")
 
-        compiled, k = _compiled_published_sql(monday, info, workdir)
+        compiled, k = _compiled_published_sql(full_monday, info, workdir)
         floor, floor_via = _floor(compiled, info)
         floor_s = sum(floor.values())
         say(f"  floor done in {floor_s:.1f} s")
 
-        pandas_run, pandas_detail = _run_pandas(info, settings.source_schema, monday, k, workdir)
+        pandas_run, pandas_detail = _run_pandas(info, settings.source_schema, full_monday, k, workdir)
         say(f"  pandas done in {pandas_run.wall_s:.1f} s")
 
     load_times = _code_location_load()
@@ -652,6 +691,12 @@ def run_bench(users: int, events: int, week: str | None, out=sys.stdout) -> dict
         release_peak_rss_by_process_mb={role: _mb(v) for role, v in release.peak_by_role.items()},
         release_samples=release.samples,
         release_commands={role: sorted(c) for role, c in release.commands_by_role.items()},
+        incremental_run_id=incremental_run_id,
+        incremental_wall_s=incremental.wall_s,
+        incremental_steps_s=incremental_steps,
+        incremental_stages_s=incremental_stages,
+        incremental_peak_rss_mb=_mb(incremental.peak_python_rss),
+        incremental_to_full=incremental.wall_s / release.wall_s,
         floor_s=floor_s,
         floor_by_model_s=floor,
         floor_via=floor_via,
@@ -664,18 +709,40 @@ def run_bench(users: int, events: int, week: str | None, out=sys.stdout) -> dict
     )
     figures["ratio_to_floor"] = release.wall_s / floor_s if floor_s > 0 else float("inf")
     figures["speedup_vs_pandas"] = pandas_run.wall_s / release.wall_s
-    figures["peak_rss_mb"] = figures["release_peak_rss_mb"]
+    figures["peak_rss_mb"] = max(figures["release_peak_rss_mb"], figures["incremental_peak_rss_mb"])
     _print_table(figures, release, pandas_run, say)
+    say(f"incremental_to_full={figures['incremental_to_full']:.3f}")
     say(f"ratio_to_floor={figures['ratio_to_floor']:.2f}")
     say(f"speedup_vs_pandas={figures['speedup_vs_pandas']:.2f}")
     say(f"peak_rss_mb={figures['peak_rss_mb']:.0f}")
     return figures
 
 
+def _counts(info, schema: str) -> dict[str, int]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(info.conninfo()) as conn:
+        return {
+            table: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
+            for table in ("communes", "categories", "users", "reports", "events")
+        }
+
+
+def _forget_usage_history(info, dbt_schema: str) -> None:
+    """The full run is a first release: no week counted, no week frozen."""
+    import psycopg
+
+    from commons_assets.usage.frozen import reset_usage_history
+
+    with psycopg.connect(info.conninfo()) as conn:
+        reset_usage_history(conn, dbt_schema=dbt_schema)
+
+
 def _print_table(f: dict, release: Sampled, pandas_run: Sampled, say) -> None:
     rows: list[tuple[str, str]] = [
         ("seed (demo, not part of the release)", f"{f['seed_s']:8.1f} s"),
-        ("release, wall (subprocess start to exit)", f"{f['release_wall_s']:8.1f} s"),
+        (f"full release of {f['full_week']}, wall (subprocess start to exit)", f"{f['release_wall_s']:8.1f} s"),
     ]
     if f["release_run_wall_s"] is not None:
         rows.append(("  Dagster run (start to end)", f"{f['release_run_wall_s']:8.1f} s"))
@@ -690,6 +757,11 @@ def _print_table(f: dict, release: Sampled, pandas_run: Sampled, say) -> None:
                          f"{f['stages_s'][stage]:8.1f} s"))  # fmt: skip
     for key, seconds in sorted(f["steps_s"].items(), key=lambda kv: -kv[1]):
         rows.append((f"    {key}", f"{seconds:8.2f} s"))
+    rows.append((f"incremental release of {f['week']} (one more week), wall", f"{f['incremental_wall_s']:8.1f} s"))
+    for stage in _STAGES:
+        if f["incremental_stages_s"].get(stage):
+            rows.append((f"  step: {stage}", f"{f['incremental_stages_s'][stage]:8.1f} s"))
+    rows.append(("  incremental / full", f"{100 * f['incremental_to_full']:8.1f} %"))
     rows.append((f"floor: PostgreSQL COPY of the compiled models ({f['floor_via']})", f"{f['floor_s']:8.1f} s"))
     for name, seconds in f["floor_by_model_s"].items():
         rows.append((f"    {name}", f"{seconds:8.2f} s"))
@@ -700,6 +772,8 @@ def _print_table(f: dict, release: Sampled, pandas_run: Sampled, say) -> None:
     for role, mb in sorted(f["release_peak_rss_by_process_mb"].items(), key=lambda kv: -kv[1]):
         n = len(release.pids_by_role.get(role, ()))
         rows.append((f"    {role} ({n} process{'es' if n != 1 else ''})", f"{mb:8.0f} MB"))
+    rows.append(("peak RSS, incremental release: Python processes (total)",
+                 f"{f['incremental_peak_rss_mb']:8.0f} MB"))  # fmt: skip
     rows.append(("peak RSS, pandas baseline", f"{f['pandas_peak_rss_mb']:8.0f} MB"))
     loads = ", ".join(f"{t:.1f}" for t in f["code_location_load_runs_s"])
     rows.append((f"code location load (import commons_assets.definitions; runs: {loads})",
@@ -717,7 +791,7 @@ def _print_table(f: dict, release: Sampled, pandas_run: Sampled, say) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     try:
-        run_bench(args.users, args.events, args.week)
+        run_bench(args.users, args.events, args.week, seed=args.seed)
     except BenchError as err:
         print(f"commons-assets bench: {err}", file=sys.stderr)
         return 1
@@ -731,7 +805,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--users", type=int, default=DEFAULT_USERS)
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
-    parser.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week)")
+    parser.add_argument(
+        "--week", help="ISO week of the incremental run, e.g. 2026-W47 (default: the last complete week); the "
+        "full run releases the week before"
+    )
+    parser.add_argument(
+        "--no-seed", dest="seed", action="store_false",
+        help="use the data already in the source schema (seeded by an earlier bench at the same scale and week)",
+    )
     parser.set_defaults(func=_cmd_bench)
     return parser
 

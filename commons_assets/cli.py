@@ -47,6 +47,7 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
 
     from commons_assets import warehouse
     from commons_assets.demo.seed import seed_demo
+    from commons_assets.usage.frozen import reset_usage_history
 
     settings = get_settings()
     info = warehouse.resolve()
@@ -57,6 +58,8 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
         counts = seed_demo(
             conn, schema=settings.source_schema, users=args.users, events=args.events, seed=args.seed, until=until
         )
+        # a new demo is a new history: the usage weeks counted or frozen from the previous one are forgotten
+        reset_usage_history(conn, dbt_schema=settings.dbt_target_schema)
     took = (dt.datetime.now() - started).total_seconds()
     print(f"demo service seeded in schema {settings.source_schema!r} of {info.describe()} in {took:.1f} s:")
     for table, rows in counts.items():

@@ -77,14 +77,14 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
 
     params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
     params.update(overrides)
-    from commons_assets.release.ledger import ensure_ledger, ledger_schema
+    from commons_assets.settings import get_settings
+    from commons_assets.usage.frozen import reset_usage_history
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         counts = seed_demo(conn, **params)
     with psycopg.connect(warehouse_info.conninfo()) as conn:
-        # a reseeded demo is a new history: no usage week of the previous one is frozen
-        ensure_ledger(conn)
-        conn.execute(f'delete from "{ledger_schema()}".published_feature_usage')
+        # a reseeded demo is a new history: no usage week of the previous one is counted or frozen
+        reset_usage_history(conn, dbt_schema=get_settings().dbt_target_schema)
     return counts
 
 

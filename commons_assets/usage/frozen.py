@@ -58,3 +58,24 @@ def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, rela
     with conn.cursor() as cur:
         cur.execute(query, {"week": week})
         return cur.rowcount
+
+
+COUNTED_MODEL = "int_events__counted_by_week"
+
+
+def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
+    """Forget the usage history derived from a source database that has just been replaced (the demo seeded
+    anew, a benchmark): the weeks counted by the incremental model `int_events__counted_by_week` (in
+    `<dbt_schema>_intermediate`; the next build recounts every week) and the frozen usage weeks (in
+    `<dbt_schema>_ledger`). Never needed in production, where the history only grows."""
+    if not _SCHEMA_NAME.match(dbt_schema):
+        raise ValueError(f"{dbt_schema!r} is not a valid schema name (lower case letters, digits and _)")
+    conn.execute(
+        sql.SQL("drop table if exists {}").format(sql.Identifier(f"{dbt_schema}_intermediate", COUNTED_MODEL))
+    )
+    ledger = conn.execute(
+        "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+        (f"{dbt_schema}_ledger", LEDGER_TABLE),
+    ).fetchone()
+    if ledger:
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", LEDGER_TABLE)))

@@ -14,3 +14,4 @@
 {% macro iso_week_label(ts) -%}
     to_char({{ ts }} at time zone 'Europe/Paris', 'IYYY-"W"IW')
 {%- endmacro %}
+

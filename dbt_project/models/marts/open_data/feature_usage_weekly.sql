@@ -12,8 +12,8 @@
 
 with
 
-events as (
-    select * from {{ ref('int_events__mapped_to_features') }}
+service as (
+    select * from {{ ref('int_events__counted_by_week') }}
 ),
 
 matomo as (
@@ -24,30 +24,19 @@ published as (
     select * from {{ ref('stg_ledger__published_feature_usage') }}
 ),
 
-service_per_feature as (
+-- counted incrementally, week by week (int_events__counted_by_week); a
+-- release of an earlier week reads only the weeks up to it
+service_counts as (
     select
         event_week,
         'service' as source,  -- noqa: RF04
         feature_code,
         feature_label,
-        count(*) as event_count,
-        count(distinct session_id) as visit_count,
-        count(distinct visitor_id) as visitor_count
-    from events
-    group by event_week, feature_code, feature_label
-),
-
-service_per_week as (
-    select
-        event_week,
-        'service' as source,  -- noqa: RF04
-        'total' as feature_code,
-        'Toutes fonctionnalités' as feature_label,
-        count(*) as event_count,
-        count(distinct session_id) as visit_count,
-        count(distinct visitor_id) as visitor_count
-    from events
-    group by event_week
+        event_count,
+        visit_count,
+        visitor_count
+    from service
+    where week_start < ({{ release_week_end() }} at time zone 'Europe/Paris')
 ),
 
 matomo_counts as (
@@ -65,9 +54,7 @@ matomo_counts as (
 ),
 
 counted as (
-    select * from service_per_feature
-    union all
-    select * from service_per_week
+    select * from service_counts
     union all
     select * from matomo_counts
 ),
