@@ -55,5 +55,9 @@ def test_bench_runs_end_to_end_and_prints_its_three_figures_last(warehouse_info)
     assert all(seconds > 0 for seconds in figures["floor_by_model_s"].values())
     assert set(figures["pandas_rows"]) == {"signalements", "cohortes-usagers", "usage-fonctionnalites"}
     assert any(role.startswith("dbt") for role in figures["release_peak_rss_by_process_mb"])
-    assert figures["peak_rss_mb"] == figures["release_peak_rss_mb"]
+    assert figures["peak_rss_mb"] == max(figures["release_peak_rss_mb"], figures["incremental_peak_rss_mb"])
+    # the full run released the week before DEMO_WEEK, the incremental run DEMO_WEEK on top of it
+    assert figures["full_week"] == "2026-W46"
+    assert figures["incremental_wall_s"] > 0 and figures["incremental_stages_s"]["dbt build"] > 0
+    assert f"incremental_to_full={figures['incremental_to_full']:.3f}" in lines[-4]
     assert f"peak_rss_mb={figures['peak_rss_mb']:.0f}" == peak
