@@ -51,7 +51,9 @@ final as (
         event_week,
         -- Monday 00:00 of the week, local time: what the next run starts from
         to_date(event_week, 'IYYY-"W"IW')::timestamp as week_start,
-        case when is_total = 1 then 'total' else feature_code end as feature_code,
+        case
+            when is_total = 1 then 'total' else feature_code
+        end as feature_code,
         case
             when is_total = 1 then 'Toutes fonctionnalités' else feature_label
         end as feature_label,
