@@ -267,7 +267,7 @@ def source_identifier_rules(
       from `source_types`; none given = all compared as text) only when some published value has the shape of
       its text form, a hash only when some published value is a hex string of that digest's length; the
       usual release computes no hash at all;
-    - a text column is read once, with only the values of a length some published value has going on;
+    - a text column is read once, straight into the join;
     - a plain join whose hash table is built on the published values (the smaller side), not a semi-join
       PostgreSQL would build on the tens of millions of source values."""
     columns = text_columns(model)
@@ -290,23 +290,23 @@ def source_identifier_rules(
         # (column, kind): a direct identifier may appear nowhere; a key only matters in a release id (a
         # category may well be "12"); a hash may appear nowhere.
         plain = [(c, "direct") for c in direct] + [(c, "key") for c in keys if release_ids]
-        # One SELECT per column rather than a lateral VALUES per row: PostgreSQL streams each column straight
-        # into the join, several times faster on tens of millions of rows.
+
         def text_form(column: str) -> str:
             return _TEXT_FORMS.get(types.get(column, "text"), "{v}::text").format(v=f"s.{_q(column)}")
 
+        # One SELECT per column rather than a lateral VALUES per row: PostgreSQL streams each column straight
+        # into the join, several times faster on tens of millions of rows.
         for c, kind in plain:
-            value = text_form(c)
-            where = "true"
+            branch = (
+                f"select {_lit(table)} as source_table, {text_form(c)} as value, {_lit(kind)} as kind "
+                f"from {source} as s"
+            )
             shape = _SHAPES.get(types.get(c, "text"))
             if shape:
                 flag = f"shape_{len(flags)}"
                 flags[flag] = f"bool_or({'is_release_id and ' if kind == 'key' else ''}({shape}))"
-                where = f"(select {flag} from flags) and {where}"
-            branches.append(
-                f"select {_lit(table)} as source_table, {value} as value, {_lit(kind)} as kind "
-                f"from {source} as s where {where}"
-            )
+                branch += f" where (select {flag} from flags)"
+            branches.append(branch)
         for length, function in _HASHES:
             for c in direct + keys:
                 branches.append(
@@ -319,8 +319,7 @@ def source_identifier_rules(
     union = " union all ".join(branches)
     query = (
         f"with published as ({published}), "
-        f"flags as (select (select array_agg(n) from (select distinct length(value) as n from published) as l) "
-        f"as lengths, {computed} from published), "
+        f"flags as (select {computed} from published), "
         f"source_values as ({union}) "
         f"select v.source_table as kind, p.column_name, count(distinct p.value) as hits "
         f"from source_values as v join published as p on p.value = v.value "
