@@ -6,7 +6,6 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 
 import dagster as dg
 
-from commons_assets.privacy import detectors
 from commons_assets.privacy.gate import run_gate
 from commons_assets.release.ledger import ensure_ledger, release_ids_relation
 from commons_assets.privacy.policy import Policy, PublishedModel
@@ -27,6 +26,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         ),
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        # imported here: the detectors compile hundreds of regexes, which loading the code location need not
+        from commons_assets.privacy import detectors
+
         with warehouse.connect() as conn:
             ensure_ledger(conn)
             detectors.install_functions(conn)
