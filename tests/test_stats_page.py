@@ -7,28 +7,17 @@ import datetime as dt
 import html.parser
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from commons_assets.usage.exemption import ExemptionCondition
 from commons_assets.usage.stats_page import render_stats_page
+from tests.chromium import headless_chromium
 
 WEEK = "2026-W47"
 GENERATED_AT = dt.datetime(2026, 11, 23, 2, 5, tzinfo=dt.timezone.utc)
 DATASET_URL = "https://www.data.gouv.fr/fr/datasets/usage-fonctionnalites-signalo/"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # the machine has no network: without these Chromium keeps trying to reach Google's hosts
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The demo's feature catalogue, with a typical week's events.
 FEATURES = [
     ("consultation_carte", "Consultation de la carte", 3100),
@@ -244,14 +233,8 @@ def test_weeks_after_the_release_week_are_left_out():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required for this test: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with headless_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def open_page(browser, path: Path, width: int = 1280):

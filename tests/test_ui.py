@@ -4,7 +4,6 @@ Debian's chromium is driven through Playwright's protocol client (no browser dow
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,20 +14,10 @@ from pathlib import Path
 import pytest
 
 from commons_assets import cli
+from tests.chromium import headless_chromium
 from tests.conftest import DEMO_WEEK
 
 pytestmark = pytest.mark.ui
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # the machine has no network: without these Chromium keeps trying to reach Google's hosts
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _free_port() -> int:
@@ -76,14 +65,8 @@ def dagster_ui(cli_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required for the UI test: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with headless_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
