@@ -22,8 +22,8 @@ events as (
         -- a filter on the raw timestamp: PostgreSQL pushes it down to the
         -- source scan (or its index), before any week label is computed
         where occurred_at >= (
-            select coalesce(max(week_start), '-infinity'::timestamp)
-            from {{ this }}
+            select coalesce(max(counted.week_start), '-infinity'::timestamp)
+            from {{ this }} as counted
         ) at time zone 'Europe/Paris'
     {% endif %}
 ),
