@@ -720,13 +720,11 @@ def run_bench(users: int, events: int, week: str | None, out=sys.stdout, *, seed
 
 def _counts(info, schema: str) -> dict[str, int]:
     import psycopg
-    from psycopg import sql
+
+    from commons_assets.demo.seed import count_rows
 
     with psycopg.connect(info.conninfo()) as conn:
-        return {
-            table: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
-            for table in ("communes", "categories", "users", "reports", "events")
-        }
+        return count_rows(conn, schema)
 
 
 def _forget_usage_history(info, dbt_schema: str) -> None:

@@ -431,6 +431,14 @@ def seed_demo(
     return counts
 
 
+def count_rows(cur, schema: str) -> dict[str, int]:
+    """Rows per table of the demo service in `schema` (a cursor or a connection)."""
+    return {
+        table: cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
+        for table in TABLES
+    }
+
+
 def _seed(conn, s: sql.Identifier, schema: str, seed: int, period: Period, communes: list[dict[str, str]],
           params: dict) -> dict[str, int]:
     with conn.cursor() as cur:
@@ -463,10 +471,7 @@ def _seed(conn, s: sql.Identifier, schema: str, seed: int, period: Period, commu
                     )
                 )
         _drop_functions(cur)
-        counts = {}
-        for table in TABLES:
-            cur.execute(sql.SQL("select count(*) from {}.{}").format(s, sql.Identifier(table)))
-            counts[table] = cur.fetchone()[0]
+        counts = count_rows(cur, schema)
     if counts["events"] != params["n_events"]:
         raise SeedError(f"generated {counts['events']} events instead of {params['n_events']}")
     conn.commit()

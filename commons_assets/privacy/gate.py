@@ -81,7 +81,7 @@ def text_columns(model: PublishedModel) -> list[str]:
 
 def detector_rule(model: PublishedModel) -> Rule | None:
     """Every text column, whatever its name, scanned ONCE by every identifier detector. Release ids are the
-    exception: release_id_rule holds them to a stricter shape than any detector could (a random UUID), and
+    exception: release_id_rules holds them to a stricter shape than any detector could (a random UUID), and
     a million distinct ids would cost the detectors a minute at national scale."""
     from commons_assets.privacy import detectors
 
@@ -247,7 +247,8 @@ def source_column_types(conn, schema: str) -> dict[str, dict[str, str]]:
     """{table: {column: data_type}} of the source schema, as information_schema names the types."""
     types: dict[str, dict[str, str]] = {}
     for table, column, data_type in conn.execute(
-        "select table_name, column_name, data_type from information_schema.columns where table_schema = %s",
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = %s "
+        "order by table_name, ordinal_position",
         (schema,),
     ).fetchall():
         types.setdefault(table, {})[column] = data_type
@@ -271,7 +272,7 @@ def source_identifier_rules(
     - a plain join whose hash table is built on the published values (the smaller side), not a semi-join
       PostgreSQL would build on the tens of millions of source values."""
     columns = text_columns(model)
-    release_ids = [c.name for c in model.columns if c.privacy == "release_id" and c.name in columns]
+    release_ids = [c for c in release_id_columns(model) if c in columns]
     if not columns:
         return []
     published = " union all ".join(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from commons_assets.privacy.gate import source_column_types
 from commons_assets.privacy.policy import Policy, schema_drift_message, unclassified_columns
 from commons_assets.warehouse import ConnInfo
 
@@ -12,15 +13,7 @@ def source_columns(info: ConnInfo, schema: str) -> dict[str, list[str]]:
     import psycopg
 
     with psycopg.connect(info.conninfo()) as conn:
-        rows = conn.execute(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = %s order by table_name, ordinal_position",
-            (schema,),
-        ).fetchall()
-    tables: dict[str, list[str]] = {}
-    for table, column in rows:
-        tables.setdefault(table, []).append(column)
-    return tables
+        return {table: list(columns) for table, columns in source_column_types(conn, schema).items()}
 
 
 def audit_source_schema(info: ConnInfo, policy: Policy) -> None:
