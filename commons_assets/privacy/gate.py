@@ -359,13 +359,17 @@ def _quiet_gx() -> None:
 
 _BATCH = "__COMMONS_BATCH__"
 _LONE_COLON = re.compile(r"(?<!:):(?!:)")
+# GX puts the batch in as an unaliased `(SELECT * FROM …)`; PostgreSQL 15 and older refuse a subquery in FROM
+# without an alias ("subquery in FROM must have an alias"), so every use of the batch that has none gets one.
+_UNALIASED_BATCH = re.compile(re.escape(_BATCH) + r"(?!\s+as\b)", re.IGNORECASE)
 
 
 def for_gx(query: str) -> str:
     """Make our SQL safe for UnexpectedRowsExpectation, which runs `str.format(batch=…)` then SQLAlchemy's
     `text()`: double the braces of regex quantifiers and escape the colons `text()` would read as binds."""
     query = query.replace("{", "{{").replace("}", "}}")
-    return _LONE_COLON.sub(r"\\:", query).replace(_BATCH, "{batch}")
+    query = _LONE_COLON.sub(r"\\:", query)
+    return _UNALIASED_BATCH.sub("{batch} as batch_rows", query).replace(_BATCH, "{batch}")
 
 
 def _findings_of(item, meta: dict, model: PublishedModel, rules: list[Rule]) -> list[Finding]:
