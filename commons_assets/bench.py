@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from commons_assets.settings import get_settings
+from commons_assets.week import TIMEZONE, Week, releasable_week
 
 DEFAULT_USERS = 1_000_000
 DEFAULT_EVENTS = 10_000_000
@@ -165,14 +166,12 @@ def run_sampled(cmd: list[str], root_role: str, env: dict | None = None, cwd: st
 # Weeks
 
 
-def _week_bounds(week: str) -> tuple[str, dt.date, dt.date]:
-    """(week, its Monday, the `until` to seed with): the data end on the Monday after the week, as on the
-    morning the schedule releases it, so that `week` is the last complete week of the data and the models'
-    filter on the end of the week has rows to drop."""
-    from commons_assets.partitions import check_releasable
-
-    monday = dt.date.fromisoformat(check_releasable(week))
-    return week, monday, monday + dt.timedelta(days=7)
+def _week_bounds(label: str) -> tuple[Week, dt.date]:
+    """(the week, the `until` to seed with): the data end on the Monday after the week, as on the morning the
+    schedule releases it, so that the week is the last complete week of the data and the models' filter on the
+    end of the week has rows to drop."""
+    week = releasable_week(label)
+    return week, week.end
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -356,8 +355,8 @@ def _pandas_cmd(info, schema: str, monday: dt.date, k: int, out_dir: Path) -> li
 
 
 def _iso_week(ts) -> object:
-    """'2026-W47' labels of a tz-aware datetime Series, in Europe/Paris (as the models' to_iso_week)."""
-    local = ts.dt.tz_convert("Europe/Paris")
+    """'2026-W47' labels of a tz-aware datetime Series, in the service time zone (as the models' to_iso_week)."""
+    local = ts.dt.tz_convert(TIMEZONE)
     iso = local.dt.isocalendar()
     return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
 
@@ -381,7 +380,7 @@ def pandas_baseline(url: str, schema: str, monday: str, k: int, out: str, catalo
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    week_end = pd.Timestamp(dt.date.fromisoformat(monday) + dt.timedelta(days=7)).tz_localize("Europe/Paris")
+    week_end = pd.Timestamp(Week.from_partition_key(monday).end_at)
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         users = pd.read_sql(f'select * from "{schema}".users', conn)
@@ -400,7 +399,7 @@ def pandas_baseline(url: str, schema: str, monday: str, k: int, out: str, catalo
 
     # user_cohorts_weekly
     u = users[users["created_at"] < week_end]
-    created_local = u["created_at"].dt.tz_convert("Europe/Paris")
+    created_local = u["created_at"].dt.tz_convert(TIMEZONE)
     ref = created_local.dt.tz_localize(None).dt.normalize()
     birth = pd.to_datetime(u["birth_date"])
     before_birthday = (ref.dt.month < birth.dt.month) | (
@@ -633,15 +632,14 @@ def run_bench(users: int, events: int, week: str | None, out=sys.stdout, *, seed
     pandas compute the full run's week."""
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
-    from commons_assets.partitions import last_complete_week
-
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)
 
     settings = get_settings()
-    week, monday, until = _week_bounds(week or last_complete_week())
-    full_monday = monday - dt.timedelta(days=7)
-    full_week = "{}-W{:02d}".format(*full_monday.isocalendar()[:2])
+    release_week, until = _week_bounds(week or Week.last_complete().label)
+    week = release_week.label
+    full_monday = release_week.previous().monday
+    full_week = release_week.previous().label
     info = warehouse.resolve()
     warehouse.check_reachable(info)
     _dagster_home()

@@ -33,7 +33,7 @@ class CliError(RuntimeError):
 
 def _prepare_dagster_home() -> Path:
     """The CLI and `commons-assets ui` share one Dagster home, so CLI runs show in the UI's history."""
-    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().dagster_home).resolve()
+    home = get_settings().dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -72,10 +72,10 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
-    from commons_assets.partitions import check_releasable, last_complete_week
+    from commons_assets.week import Week, releasable_week
 
-    week = week or last_complete_week()
-    partition_key = check_releasable(week)
+    release_week = releasable_week(week or Week.last_complete().label)
+    week, partition_key = release_week.label, release_week.partition_key
     warehouse.check_reachable(warehouse.resolve())
     _prepare_dagster_home()
     ensure_manifest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -13,6 +12,7 @@ from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
 
@@ -22,7 +22,7 @@ VALIDATION_JOB_NAME = "weekly_validation"
 
 def _warehouse_resource() -> WarehouseResource:
     # Through dg.EnvVar so the URL (it may hold a password) is never written into run config or the UI.
-    if os.environ.get(URL_SETTING):
+    if get_settings().warehouse_url:
         return WarehouseResource(url=dg.EnvVar(URL_SETTING))
     return WarehouseResource()
 

@@ -175,7 +175,7 @@ def ensure_embedded(data_dir: Path) -> ConnInfo:
                     user=run_as,
                 )
             (data_dir / "postmaster.pid").unlink(missing_ok=True)
-            port = int(os.environ.get("COMMONS_WAREHOUSE_PORT", "0")) or _free_port()
+            port = get_settings().warehouse_port or _free_port()
             pg_ctl(
                 [
                     "-w",
