@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from commons_assets.errors import CommonsError
 from commons_assets.settings import get_settings
 from commons_assets.week import TIMEZONE, Week, releasable_week
 
@@ -62,8 +63,8 @@ def _stage_of(step_key: str) -> str:
     return "other steps"
 
 
-class BenchError(RuntimeError):
-    pass
+class BenchError(CommonsError, RuntimeError):
+    """The benchmark cannot run as asked; the message says why."""
 
 
 # --------------------------------------------------------------------------------------------------------------

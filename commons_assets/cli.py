@@ -5,10 +5,11 @@
     commons-assets validate [--week 2026-W47]
     commons-assets ui [--port 3000]
     commons-assets bench [--users N] [--events M] [--week 2026-W47]
+    commons-assets prepare
     commons-assets warehouse start|stop|url
 
-Errors a person can fix (a bad setting, an unreachable server, a blocked release) are one clear message and a
-non-zero exit, never a traceback.
+Errors a person can fix (a bad setting, an unreachable server, a bad argument) are one clear line and exit 1;
+a blocked release exits 2; anything else is a bug, shown with its traceback, and exits 3.
 """
 
 from __future__ import annotations
@@ -19,16 +20,43 @@ import datetime as dt
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
-from commons_assets.settings import SettingsError, get_settings
+from commons_assets.errors import CommonsError, InputError
+from commons_assets.settings import get_settings
 
 EXIT_BLOCKED = 2  # the release was stopped by a check: nothing was published
 EXIT_ERROR = 1  # a setting or an input is wrong
+EXIT_BUG = 3  # an unexpected exception: a bug to report, with its traceback
 
 
-class CliError(RuntimeError):
-    pass
+class CliError(InputError):
+    """The command cannot do what was asked; the message says why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means « blocked », so a usage error is EXIT_ERROR."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+def _load_dotenv() -> None:
+    """Read `.env` from the current folder, as `dagster dev` does; variables already set win."""
+    from dotenv import load_dotenv
+
+    path = Path.cwd() / ".env"
+    if path.is_file():
+        load_dotenv(path, override=False)
 
 
 def _prepare_dagster_home() -> Path:
@@ -52,7 +80,7 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
     settings = get_settings()
     info = warehouse.resolve()
     warehouse.check_reachable(info)
-    until = dt.date.fromisoformat(args.until) if args.until else None
+    until = args.until
     started = dt.datetime.now()
     with psycopg.connect(info.conninfo()) as conn:
         counts = seed_demo(
@@ -206,6 +234,13 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from commons_assets.dbt.project import ensure_manifest
+
+    print(f"dbt manifest ready: {ensure_manifest()}")
+    return 0
+
+
 def _cmd_warehouse(args: argparse.Namespace) -> int:
     from commons_assets import warehouse
 
@@ -223,7 +258,7 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="commons-assets",
         description="Weekly anonymised open-data releases of a public digital service.",
     )
@@ -235,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=int, default=20_000)
     seed.add_argument("--events", type=int, default=300_000)
     seed.add_argument("--seed", type=int, default=42)
-    seed.add_argument("--until", help="last day with data, YYYY-MM-DD (default: today)")
+    seed.add_argument("--until", type=_date, help="last day with data, YYYY-MM-DD (default: COMMONS_TODAY, else today)")
     seed.set_defaults(func=_cmd_demo_seed)
 
     release = sub.add_parser("release", help="run the weekly release for one ISO week")
@@ -260,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
 
+    prepare = sub.add_parser("prepare", help="parse the dbt project (the manifest the definitions load)")
+    prepare.set_defaults(func=_cmd_prepare)
+
     wh = sub.add_parser("warehouse", help="the embedded warehouse")
     wh.add_argument("action", choices=["start", "stop", "url"])
     wh.set_defaults(func=_cmd_warehouse)
@@ -267,22 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from commons_assets.partitions import WeekError
-    from commons_assets.privacy.policy import PolicyError
-    from commons_assets.warehouse import WarehouseError
-
-    args = build_parser().parse_args(argv)
+    _load_dotenv()
+    args = build_parser().parse_args(argv)  # a usage error exits EXIT_ERROR here
     try:
         return args.func(args)
-    except (CliError, SettingsError, WarehouseError, WeekError, PolicyError) as err:
-        print(f"commons-assets: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as err:
+    except CommonsError as err:
         print(f"commons-assets: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-
+    except Exception:
+        traceback.print_exc()
+        print("commons-assets: unexpected error (a bug, please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
 
 if __name__ == "__main__":
     sys.exit(main())

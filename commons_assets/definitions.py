@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from commons_assets.dbt.assets import build_dbt_assets
+from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
 from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
@@ -55,8 +56,8 @@ def build_definitions() -> dg.Definitions:
         day_of_week=1,
     )
     return dg.Definitions(
-        assets=[dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
-        asset_checks=build_gate_checks(policy, model_keys),
+        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
+        asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],
         resources={

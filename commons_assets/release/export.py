@@ -17,6 +17,7 @@ from pathlib import Path
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from commons_assets.errors import CommonsError
 from commons_assets.privacy.gate import check_allow_list, relation_columns
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import french_summary, measure_risk
@@ -35,7 +36,7 @@ from commons_assets.release.version import code_version, repository_url
 from commons_assets.week import Week
 
 
-class ExportError(RuntimeError):
+class ExportError(CommonsError, RuntimeError):
     """The export refused to write something; the message names the dataset and column."""
 
 
