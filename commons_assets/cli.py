@@ -23,6 +23,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from commons_assets.dagster_home import prepare_dagster_home
 from commons_assets.errors import CommonsError, InputError
 from commons_assets.settings import get_settings
 
@@ -59,23 +60,12 @@ def _load_dotenv() -> None:
         load_dotenv(path, override=False)
 
 
-def _prepare_dagster_home() -> Path:
-    """The CLI and `commons-assets ui` share one Dagster home, so CLI runs show in the UI's history."""
-    home = get_settings().dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
 def _cmd_demo_seed(args: argparse.Namespace) -> int:
     import psycopg
 
     from commons_assets import warehouse
     from commons_assets.demo.seed import seed_demo
-    from commons_assets.usage.frozen import reset_usage_history
+    from commons_assets.ledger import reset_usage_history
 
     settings = get_settings()
     info = warehouse.resolve()
@@ -105,7 +95,7 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     release_week = releasable_week(week or Week.last_complete().label)
     week, partition_key = release_week.label, release_week.partition_key
     warehouse.check_reachable(warehouse.resolve())
-    _prepare_dagster_home()
+    prepare_dagster_home()
     ensure_manifest()
     from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
 
@@ -223,7 +213,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from commons_assets.dbt.project import ensure_manifest
 
     warehouse.check_reachable(warehouse.resolve())
-    _prepare_dagster_home()
+    prepare_dagster_home()
     ensure_manifest()
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
@@ -291,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
 
-    from commons_assets.bench import add_parser as add_bench_parser
+    from commons_assets.bench.command import add_parser as add_bench_parser
 
     add_bench_parser(sub)
 

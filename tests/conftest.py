@@ -78,7 +78,7 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
     params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
     params.update(overrides)
     from commons_assets.settings import get_settings
-    from commons_assets.usage.frozen import reset_usage_history
+    from commons_assets.ledger import reset_usage_history
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         counts = seed_demo(conn, **params)

@@ -23,7 +23,7 @@ AUDIT_CHECK_NAME = "source_schema_classified"
     description="Creates, if missing, the ledger tables and the Matomo table that the dbt models read as sources.",
 )
 def warehouse_setup(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from commons_assets.release.ledger import ensure_ledger
+    from commons_assets.ledger import ensure_ledger
     from commons_assets.usage.assets import ensure_matomo_table, matomo_schema
 
     with warehouse.connect() as conn:

@@ -20,8 +20,7 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.release.ledger import already_published, ledger_schema, record_publication
-from commons_assets.usage.frozen import record_published_usage
+from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
 from commons_assets.release.publication import dataset_publications
 from commons_assets.dbt.project import DBT_PROJECT_DIR
 from commons_assets.release.packaging import sha256_of
