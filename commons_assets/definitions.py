@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from commons_assets.dbt.assets import build_dbt_assets
-from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
 from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
+from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
@@ -29,7 +28,7 @@ def _warehouse_resource() -> WarehouseResource:
 
 
 def build_definitions() -> dg.Definitions:
-    project = dbt_project()
+    dbt_project()  # a missing or stale manifest fails here, naming the command that prepares it
     dbt_models = build_dbt_assets()
     policy = load_policy(load_manifest())
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}

@@ -38,6 +38,7 @@ def commons_env(tmp_path_factory) -> Path:
         COMMONS_MATOMO_SCHEMA="test_matomo_usage",
         COMMONS_RELEASES_DIR=str(home / "releases"),
         DAGSTER_HOME=str(home / "dagster"),
+        COMMONS_TODAY=DEMO_UNTIL.isoformat(),  # the clock: release tests never depend on the real date
     )
     (home / "dagster").mkdir()
     (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from commons_assets.dbt.project import DBT_PROJECT_DIR
+from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
@@ -20,17 +22,14 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
-from commons_assets.release.publication import dataset_publications
-from commons_assets.dbt.project import DBT_PROJECT_DIR
-from commons_assets.release.packaging import sha256_of
-from commons_assets.release.version import code_version
 from commons_assets.release.export import export_release, new_staging_dir
+from commons_assets.release.packaging import sha256_of
+from commons_assets.release.publication import dataset_publications
 from commons_assets.release.targets import publish_to_folder
+from commons_assets.release.version import code_version
 from commons_assets.settings import get_settings
 from commons_assets.warehouse import WarehouseResource
 from commons_assets.week import Week
-
 
 # Each run is one week's release, whatever launches it (schedule, CLI, a backfill in the UI).
 _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)

@@ -30,9 +30,9 @@ from commons_assets.release.packaging import (
     write_json,
     write_parquet,
 )
+from commons_assets.release.version import code_version, repository_url
 from commons_assets.usage.assets import exemption_conditions, exemption_markdown
 from commons_assets.usage.stats_page import render_stats_page
-from commons_assets.release.version import code_version, repository_url
 from commons_assets.week import Week
 
 

@@ -23,8 +23,8 @@ from typing import Optional
 import dagster as dg
 import psycopg
 
-from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.errors import SettingsError
+from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
 from commons_assets.usage.exemption import ExemptionCondition, check_event_source, check_matomo_settings
