@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from commons_assets.week import TIMEZONE
-
-# The first week a release can be made for; earlier weeks are history inside later releases.
-FIRST_WEEK = "2024-01-01"
+from commons_assets.week import FIRST_WEEK, TIMEZONE
 
 WEEKLY_PARTITIONS = dg.WeeklyPartitionsDefinition(
     start_date=FIRST_WEEK,

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from commons_assets.errors import WeekError
 
 TIMEZONE = "Europe/Paris"
+# The first week a release can be made for (its Monday); earlier weeks are history inside later releases.
+FIRST_WEEK = "2024-01-01"
 _ISO_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -117,8 +119,6 @@ class Week:
 
 def releasable_week(label: str, now: dt.date | dt.datetime | None = None) -> Week:
     """The week `label`, if it is complete at `now` and not before the first releasable week."""
-    from commons_assets.partitions import FIRST_WEEK
-
     week = Week.parse(label)
     first = Week.from_partition_key(FIRST_WEEK)
     if week < first:
