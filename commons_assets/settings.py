@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     def matomo_enabled(self) -> bool:
         return any((self.matomo_url, self.matomo_site_id, self.matomo_token))
 
+    def variables(self) -> dict[str, str]:
+        """The declared variables that are set, by name, as text, secrets in the clear: for the modules that check
+        their own variables with their own messages (Matomo, data.gouv.fr). Never log or print it."""
+        values = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            values[info.validation_alias] = value.isoformat() if isinstance(value, dt.date) else str(value)
+        return values
+
     def is_set(self, variable: str) -> bool:
         """Whether an environment variable declared here has a (non-empty) value, secrets included."""
         for name, info in type(self).model_fields.items():

@@ -81,3 +81,31 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch, capsys):
         assert "COMMONS_DBT_SCHEMA" not in err
     finally:
         os.environ.pop("COMMONS_SOURCE_SCHEMA", None)  # set by .env behind monkeypatch's back
+
+
+def test_bench_without_its_extra_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "psutil" else real(name, *a))
+    assert cli.main(["bench", "--users", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "psutil" in err and "pip install -e '.[bench]'" in err
+
+
+def test_the_benchmark_never_imports_the_cli():
+    """The CLI registers `bench`; the benchmark imports nothing of the CLI, not even inside a function."""
+    import ast
+    from pathlib import Path
+
+    import commons_assets.bench
+
+    for path in Path(commons_assets.bench.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not any(n == "commons_assets.cli" for n in names), f"{path.name} imports the CLI"

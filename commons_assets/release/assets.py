@@ -3,7 +3,6 @@
 
 import csv
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -57,12 +56,13 @@ class DatagouvResource(dg.ConfigurableResource):
 
     def settings(self) -> DatagouvSettings:
         # A variable set after the code location was loaded is still honoured, read at run time.
+        env = get_settings().variables()
         return DatagouvSettings(
-            api_key=self.api_key or os.environ.get(ENV_API_KEY, ""),
-            organization=self.organization or os.environ.get(ENV_ORGANIZATION, ""),
+            api_key=self.api_key or env.get(ENV_API_KEY, ""),
+            organization=self.organization or env.get(ENV_ORGANIZATION, ""),
             environment=(self.environment if self.environment != "demo" else None)
-            or os.environ.get(ENV_ENVIRONMENT) or "demo",
-            base_url=self.base_url or os.environ.get(ENV_BASE_URL) or None,
+            or env.get(ENV_ENVIRONMENT) or "demo",
+            base_url=self.base_url or env.get(ENV_BASE_URL) or None,
         )
 
 

@@ -16,7 +16,6 @@ No `from __future__ import annotations` here: Dagster reads the annotations of t
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
@@ -126,7 +125,7 @@ def exemption_conditions(
 ) -> list[ExemptionCondition]:
     """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the
     service's event table (COMMONS_SOURCE_SCHEMA.events) as of the end of the week, then, when the Matomo
-    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default os.environ).
+    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default the settings).
 
     The one place both the Dagster asset and the export (release README, stats page) read them from."""
     week = Week.from_partition_key(week_monday)
@@ -207,7 +206,7 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         monday = Week.from_partition_key(context.partition_key).monday
         # the resource decides whether Matomo is on, as for the load; the declarations come from the environment
-        env = {**os.environ, **matomo.as_env()}
+        env = {**get_settings().variables(), **matomo.as_env()}
         try:
             with warehouse.connect() as conn:
                 conditions = exemption_conditions(conn, monday, env=env)
