@@ -331,8 +331,8 @@ def fetch_week(
     backoff: float = DEFAULT_BACKOFF,
 ) -> list[MatomoUsageRow]:
     """Every label of the four reports for the ISO week starting on `week_monday`, raw."""
-    client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
     week = Week(week_monday).label  # refuses anything but a Monday date
+    client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
     # filter_limit=-1: Matomo returns 100 rows by default, silently; the rest would be lost.
     common = {"period": "week", "date": week_monday.isoformat(), "filter_limit": -1}
     rows: list[MatomoUsageRow] = []
