@@ -5,10 +5,11 @@
     commons-assets validate [--week 2026-W47]
     commons-assets ui [--port 3000]
     commons-assets bench [--users N] [--events M] [--week 2026-W47]
+    commons-assets prepare
     commons-assets warehouse start|stop|url
 
-Errors a person can fix (a bad setting, an unreachable server, a blocked release) are one clear message and a
-non-zero exit, never a traceback.
+Errors a person can fix (a bad setting, an unreachable server, a bad argument) are one clear line and exit 1;
+a blocked release exits 2; anything else is a bug, shown with its traceback, and exits 3.
 """
 
 from __future__ import annotations
@@ -19,27 +20,44 @@ import datetime as dt
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
-from commons_assets.settings import SettingsError, get_settings
+from commons_assets.dagster_home import prepare_dagster_home
+from commons_assets.errors import CommonsError, InputError
+from commons_assets.settings import get_settings
 
 EXIT_BLOCKED = 2  # the release was stopped by a check: nothing was published
 EXIT_ERROR = 1  # a setting or an input is wrong
+EXIT_BUG = 3  # an unexpected exception: a bug to report, with its traceback
 
 
-class CliError(RuntimeError):
-    pass
+class CliError(InputError):
+    """The command cannot do what was asked; the message says why."""
 
 
-def _prepare_dagster_home() -> Path:
-    """The CLI and `commons-assets ui` share one Dagster home, so CLI runs show in the UI's history."""
-    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().dagster_home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means « blocked », so a usage error is EXIT_ERROR."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+def _load_dotenv() -> None:
+    """Read `.env` from the current folder, as `dagster dev` does; variables already set win."""
+    from dotenv import load_dotenv
+
+    path = Path.cwd() / ".env"
+    if path.is_file():
+        load_dotenv(path, override=False)
 
 
 def _cmd_demo_seed(args: argparse.Namespace) -> int:
@@ -47,12 +65,12 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
 
     from commons_assets import warehouse
     from commons_assets.demo.seed import seed_demo
-    from commons_assets.usage.frozen import reset_usage_history
+    from commons_assets.ledger import reset_usage_history
 
     settings = get_settings()
     info = warehouse.resolve()
     warehouse.check_reachable(info)
-    until = dt.date.fromisoformat(args.until) if args.until else None
+    until = args.until
     started = dt.datetime.now()
     with psycopg.connect(info.conninfo()) as conn:
         counts = seed_demo(
@@ -72,12 +90,12 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
-    from commons_assets.partitions import check_releasable, last_complete_week
+    from commons_assets.week import Week, releasable_week
 
-    week = week or last_complete_week()
-    partition_key = check_releasable(week)
+    release_week = releasable_week(week or Week.last_complete().label)
+    week, partition_key = release_week.label, release_week.partition_key
     warehouse.check_reachable(warehouse.resolve())
-    _prepare_dagster_home()
+    prepare_dagster_home()
     ensure_manifest()
     from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
 
@@ -195,7 +213,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from commons_assets.dbt.project import ensure_manifest
 
     warehouse.check_reachable(warehouse.resolve())
-    _prepare_dagster_home()
+    prepare_dagster_home()
     ensure_manifest()
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
@@ -204,6 +222,13 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         [str(dagster), "dev", "-w", str(workspace), "--host", args.host, "--port", str(args.port)],
     )
     return 0  # not reached
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from commons_assets.dbt.project import ensure_manifest
+
+    print(f"dbt manifest ready: {ensure_manifest()}")
+    return 0
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -223,7 +248,7 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="commons-assets",
         description="Weekly anonymised open-data releases of a public digital service.",
     )
@@ -235,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=int, default=20_000)
     seed.add_argument("--events", type=int, default=300_000)
     seed.add_argument("--seed", type=int, default=42)
-    seed.add_argument("--until", help="last day with data, YYYY-MM-DD (default: today)")
+    seed.add_argument("--until", type=_date, help="last day with data, YYYY-MM-DD (default: COMMONS_TODAY, else today)")
     seed.set_defaults(func=_cmd_demo_seed)
 
     release = sub.add_parser("release", help="run the weekly release for one ISO week")
@@ -256,9 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
 
-    from commons_assets.bench import add_parser as add_bench_parser
+    from commons_assets.bench.command import add_parser as add_bench_parser
 
     add_bench_parser(sub)
+
+    prepare = sub.add_parser("prepare", help="parse the dbt project (the manifest the definitions load)")
+    prepare.set_defaults(func=_cmd_prepare)
 
     wh = sub.add_parser("warehouse", help="the embedded warehouse")
     wh.add_argument("action", choices=["start", "stop", "url"])
@@ -267,22 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from commons_assets.partitions import WeekError
-    from commons_assets.privacy.policy import PolicyError
-    from commons_assets.warehouse import WarehouseError
-
-    args = build_parser().parse_args(argv)
+    _load_dotenv()
+    args = build_parser().parse_args(argv)  # a usage error exits EXIT_ERROR here
     try:
         return args.func(args)
-    except (CliError, SettingsError, WarehouseError, WeekError, PolicyError) as err:
-        print(f"commons-assets: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as err:
+    except CommonsError as err:
         print(f"commons-assets: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-
+    except Exception:
+        traceback.print_exc()
+        print("commons-assets: unexpected error (a bug, please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
 
 if __name__ == "__main__":
     sys.exit(main())

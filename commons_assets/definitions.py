@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from commons_assets.dbt.assets import build_dbt_assets
 from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
+from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
 
@@ -22,13 +22,13 @@ VALIDATION_JOB_NAME = "weekly_validation"
 
 def _warehouse_resource() -> WarehouseResource:
     # Through dg.EnvVar so the URL (it may hold a password) is never written into run config or the UI.
-    if os.environ.get(URL_SETTING):
+    if get_settings().warehouse_url:
         return WarehouseResource(url=dg.EnvVar(URL_SETTING))
     return WarehouseResource()
 
 
 def build_definitions() -> dg.Definitions:
-    project = dbt_project()
+    dbt_project()  # a missing or stale manifest fails here, naming the command that prepares it
     dbt_models = build_dbt_assets()
     policy = load_policy(load_manifest())
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
@@ -55,8 +55,8 @@ def build_definitions() -> dg.Definitions:
         day_of_week=1,
     )
     return dg.Definitions(
-        assets=[dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
-        asset_checks=build_gate_checks(policy, model_keys),
+        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
+        asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],
         resources={

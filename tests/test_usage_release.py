@@ -24,7 +24,8 @@ import psycopg
 import pytest
 
 from commons_assets import cli
-from commons_assets.release.ledger import ensure_ledger, ledger_schema
+from commons_assets.ledger import FROZEN_USAGE_TABLE as LEDGER_TABLE
+from commons_assets.ledger import ensure_ledger, ledger_schema, record_published_usage
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import (
     EXEMPTION_ASSET,
@@ -38,7 +39,6 @@ from commons_assets.usage.assets import (
     matomo_resource,
     matomo_schema,
 )
-from commons_assets.usage.frozen import LEDGER_TABLE, record_published_usage
 from commons_assets.usage.matomo import MatomoSettingsError
 from commons_assets.warehouse import WarehouseResource
 from tests.conftest import SOURCE_SCHEMA, seed

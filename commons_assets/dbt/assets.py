@@ -1,18 +1,13 @@
-"""The dbt models as Dagster assets, built for one ISO week."""
-
+"""The dbt models as Dagster assets, built for one ISO week: this asset only runs dbt."""
 
 import json
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from commons_assets.dbt.project import dbt_project, load_manifest
+from commons_assets.dbt.project import dbt_project
 from commons_assets.dbt.translator import CommonsDbtTranslator
 from commons_assets.partitions import WEEKLY_PARTITIONS
-from commons_assets.privacy.policy import load_policy
-from commons_assets.privacy.schema_audit import audit_source_schema
-from commons_assets.release.ledger import ensure_ledger
-from commons_assets.usage.assets import ensure_matomo_table, matomo_schema
 from commons_assets.warehouse import WarehouseResource
 
 
@@ -31,14 +26,8 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     def service_dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):
-        info = warehouse.export_dbt_env()
-        with warehouse.connect() as conn:
-            # the models read the ledger (frozen weeks), so it must exist before the first build
-            ensure_ledger(conn)
-            # dbt reads the Matomo table as a source: it exists (empty) even when Matomo is off
-            ensure_matomo_table(conn, matomo_schema())
-        # Fail closed before dbt reads anything: a source column nobody classified blocks the release.
-        audit_source_schema(info, load_policy(load_manifest()))
+        # the tables dbt reads as sources and the schema audit are upstream (commons_assets.dbt.setup)
+        warehouse.export_dbt_env()
         week = context.partition_key
         args = ["build", "--vars", json.dumps({"release_week": week})]
         yield from dbt.cli(args, context=context).stream()

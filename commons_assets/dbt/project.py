@@ -11,17 +11,32 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
+from commons_assets.errors import ManifestError
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 _WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 # Settings rendered into the manifest at parse time (source schema, target schema): a change re-parses.
 _PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA", "COMMONS_MATOMO_SCHEMA")
 
 
-@cache
+PREPARE_COMMAND = "commons-assets prepare"
+
+
 def dbt_project() -> DbtProject:
-    # Rather than prepare_if_dev(), which re-parses at every load (10 s), parse only when a model, macro or
-    # yml changed since the last parse: an analyst's edit still shows at the next reload of `dagster dev`.
-    ensure_manifest(DBT_PROJECT_DIR)
+    """The project, once its manifest is prepared. Never parses: loading the definitions must not start
+    `dbt parse` (seconds, a subprocess, at every import); the CLI, the tests and `commons-assets ui` call
+    `ensure_manifest()` first. A missing or stale manifest fails closed: a model added since the last parse
+    would otherwise be published without its privacy gate."""
+    if manifest_is_stale(DBT_PROJECT_DIR):
+        raise ManifestError(
+            f"the dbt manifest ({DBT_PROJECT_DIR / 'target' / 'manifest.json'}) is missing or older than the dbt "
+            f"project or its settings: run `{PREPARE_COMMAND}` (or any of release, validate, ui), then load again"
+        )
+    return _project()
+
+
+@cache
+def _project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
@@ -38,6 +53,7 @@ def _dbt_executable() -> Path:
 
 
 def _parse_env() -> str:
+    # the raw variables rather than the settings: the stamp must change with any spelling dbt's env_var() sees
     return json.dumps({name: os.environ.get(name, "") for name in _PARSE_ENV}, sort_keys=True)
 
 
@@ -76,7 +92,7 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
         )
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()
-            raise RuntimeError("dbt parse failed: " + " | ".join(detail[-5:]))
+            raise ManifestError("dbt parse failed: " + " | ".join(detail[-5:]))
         (project_dir / "target" / ".parse_env.json").write_text(_stamp(manifest))
     return manifest
 

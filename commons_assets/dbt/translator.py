@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+from commons_assets.dbt.setup import SETUP_ASSET
 from commons_assets.privacy.policy import PUBLISHED_PATH_PREFIX
 
 LICENCE_NAMES = {"lov2": "Licence Ouverte / Open Licence version 2.0", "odc-odbl": "Open Database License (ODbL)"}
@@ -29,7 +30,8 @@ class CommonsDbtTranslator(DagsterDbtTranslator):
             group = path.split("/")[1]
         else:
             group = "reference"
-        spec = spec.replace_attributes(group_name=group)
+        # every dbt node waits for the setup and its blocking schema audit (commons_assets.dbt.setup)
+        spec = spec.replace_attributes(group_name=group).merge_attributes(deps=[SETUP_ASSET])
         publish = (props.get("config", {}).get("meta") or {}).get("publish")
         if publish:
             spec = spec.merge_attributes(

@@ -27,10 +27,13 @@ from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
+from commons_assets.errors import InputError
+from commons_assets.settings import get_settings
+from commons_assets.week import TIMEZONE, Week
+
 DEMO_DIR = Path(__file__).parent
 DATA_DIR = DEMO_DIR / "data"
 SCHEMA_SQL = DEMO_DIR / "schema.sql"
-TIMEZONE = "Europe/Paris"
 BASE_URL = "https://signalo.example.gouv.fr"
 TABLES = ("communes", "categories", "users", "reports", "events")
 REPORTS_PER_USER = 1.5
@@ -160,7 +163,7 @@ WEEKDAY_FACTOR = [1.10, 1.05, 1.00, 1.00, 0.90, 0.55, 0.45]
 HOLIDAYS = {(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)}
 
 
-class SeedError(ValueError):
+class SeedError(InputError):
     """The arguments cannot produce a demo database; the message says which one."""
 
 
@@ -185,9 +188,10 @@ def _step(name: str) -> Iterator[None]:
 
 
 def demo_period(until: dt.date | None = None, weeks: int = 26) -> Period:
-    """The period seed_demo() fills; `until` defaults to today in Paris (the service's time zone)."""
-    until = until or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
-    monday = until - dt.timedelta(days=until.weekday())
+    """The period seed_demo() fills; `until` defaults to the clock setting (COMMONS_TODAY, else today in the
+    service's time zone)."""
+    until = until or get_settings().today
+    monday = Week.containing(until).monday
     return Period(first_day=monday - dt.timedelta(weeks=weeks - 1), last_day=until)
 
 

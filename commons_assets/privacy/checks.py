@@ -6,8 +6,8 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 
 import dagster as dg
 
+from commons_assets.ledger import ensure_ledger, release_ids_relation
 from commons_assets.privacy.gate import run_gate
-from commons_assets.release.ledger import ensure_ledger, release_ids_relation
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.warehouse import WarehouseResource
 

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from commons_assets.errors import PolicyError
+
 SOURCE_CLASSES = frozenset(
     {"direct_identifier", "quasi_identifier", "sensitive", "free_text", "internal_id", "public"}
 )
@@ -20,10 +22,6 @@ SOURCE_CLASSES = frozenset(
 PUBLISHED_CLASSES = frozenset({"quasi_identifier", "sensitive", "public", "release_id", "count"})
 PUBLISHED_PATH_PREFIX = "marts/open_data/"
 DEFAULT_K = 11
-
-
-class PolicyError(ValueError):
-    """The policy is incomplete or wrong; the message says what to add and where."""
 
 
 class TotalSpec(BaseModel):

@@ -3,13 +3,14 @@
 
 import csv
 import json
-import os
 import shutil
 from pathlib import Path
 
 import dagster as dg
 
-from commons_assets.partitions import WEEKLY_PARTITIONS, partition_key_to_iso_week
+from commons_assets.dbt.project import DBT_PROJECT_DIR
+from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
+from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
     ENV_API_KEY,
@@ -20,17 +21,14 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.release.ledger import already_published, ledger_schema, record_publication
-from commons_assets.usage.frozen import record_published_usage
-from commons_assets.release.publication import dataset_publications
-from commons_assets.dbt.project import DBT_PROJECT_DIR
-from commons_assets.release.packaging import sha256_of
-from commons_assets.release.version import code_version
 from commons_assets.release.export import export_release, new_staging_dir
+from commons_assets.release.packaging import sha256_of
+from commons_assets.release.publication import dataset_publications
 from commons_assets.release.targets import publish_to_folder
+from commons_assets.release.version import code_version
 from commons_assets.settings import get_settings
 from commons_assets.warehouse import WarehouseResource
-
+from commons_assets.week import Week
 
 # Each run is one week's release, whatever launches it (schedule, CLI, a backfill in the UI).
 _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
@@ -58,26 +56,27 @@ class DatagouvResource(dg.ConfigurableResource):
 
     def settings(self) -> DatagouvSettings:
         # A variable set after the code location was loaded is still honoured, read at run time.
+        env = get_settings().variables()
         return DatagouvSettings(
-            api_key=self.api_key or os.environ.get(ENV_API_KEY, ""),
-            organization=self.organization or os.environ.get(ENV_ORGANIZATION, ""),
+            api_key=self.api_key or env.get(ENV_API_KEY, ""),
+            organization=self.organization or env.get(ENV_ORGANIZATION, ""),
             environment=(self.environment if self.environment != "demo" else None)
-            or os.environ.get(ENV_ENVIRONMENT) or "demo",
-            base_url=self.base_url or os.environ.get(ENV_BASE_URL) or None,
+            or env.get(ENV_ENVIRONMENT) or "demo",
+            base_url=self.base_url or env.get(ENV_BASE_URL) or None,
         )
 
 
 def _ids_file() -> Path:
     """The committed file of data.gouv.fr ids (COMMONS_DATAGOUV_IDS_FILE overrides it, for tests)."""
-    configured = os.environ.get("COMMONS_DATAGOUV_IDS_FILE", "").strip()
-    return Path(configured) if configured else DBT_PROJECT_DIR / "publication" / "datagouv.yml"
+    return get_settings().datagouv_ids_file or DBT_PROJECT_DIR / "publication" / "datagouv.yml"
 
 
 def datagouv_resource() -> DatagouvResource:
     # Only the variables that are set become EnvVars: an unset EnvVar fails every run, local ones included.
     fields = {"api_key": ENV_API_KEY, "organization": ENV_ORGANIZATION, "environment": ENV_ENVIRONMENT,
               "base_url": ENV_BASE_URL}
-    return DatagouvResource(**{f: dg.EnvVar(v) for f, v in fields.items() if os.environ.get(v)})
+    settings = get_settings()
+    return DatagouvResource(**{f: dg.EnvVar(v) for f, v in fields.items() if settings.is_set(v)})
 
 
 def _staging_dir(run_id: str, week: str) -> Path:
@@ -125,7 +124,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         kinds={"postgres", "csv"},
     )
     def release_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        week = partition_key_to_iso_week(context.partition_key)
+        week = Week.from_partition_key(context.partition_key).label
         week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
         with warehouse.connect() as conn:
             files, risks = export_release(conn, policy, week_dir, week)
@@ -158,7 +157,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         warehouse: WarehouseResource,
         datagouv: DatagouvResource,
     ) -> dg.MaterializeResult:
-        week = partition_key_to_iso_week(context.partition_key)
+        week = Week.from_partition_key(context.partition_key).label
         staged = _staging_dir(context.run_id, week)
         if not (staged / "release.json").exists():
             raise dg.Failure(description=f"no staged release for {week} in this run; run the whole weekly_release job")

@@ -17,6 +17,7 @@ from pathlib import Path
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from commons_assets.errors import CommonsError
 from commons_assets.privacy.gate import check_allow_list, relation_columns
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import french_summary, measure_risk
@@ -29,12 +30,13 @@ from commons_assets.release.packaging import (
     write_json,
     write_parquet,
 )
+from commons_assets.release.version import code_version, repository_url
 from commons_assets.usage.assets import exemption_conditions, exemption_markdown
 from commons_assets.usage.stats_page import render_stats_page
-from commons_assets.release.version import code_version, repository_url
+from commons_assets.week import Week
 
 
-class ExportError(RuntimeError):
+class ExportError(CommonsError, RuntimeError):
     """The export refused to write something; the message names the dataset and column."""
 
 
@@ -111,7 +113,7 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
         risks[model.dataset] = measure_risk(conn, model)
     version = code_version()
     summaries = {dataset: french_summary(dataset, risk) for dataset, risk in risks.items()}
-    conditions = exemption_conditions(conn, _monday(week))
+    conditions = exemption_conditions(conn, Week.parse(week).monday)
     write_stats_page(conn, policy, week_dir, week, conditions)
     write_json(
         week_dir / "rapport-confidentialite.json",
@@ -138,11 +140,6 @@ STATS_PAGE = "statistiques.html"
 # data.gouv.fr refuses HTML uploads: the page goes there zipped, as a documentation resource.
 STATS_ARCHIVE = "statistiques.zip"
 USAGE_DATASET_MODEL = "feature_usage_weekly"
-
-
-def _monday(week: str) -> dt.date:
-    year, number = week.split("-W")
-    return dt.date.fromisocalendar(int(year), int(number), 1)
 
 
 def write_stats_page(conn, policy: Policy, week_dir: Path, week: str, conditions) -> Path | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commons_assets.errors import CommonsError
 
-class LicenceError(ValueError):
+
+class LicenceError(CommonsError, ValueError):
     """A licence id is unknown to data.gouv.fr, or not allowed by our policy; the message lists the valid ids."""
 
 

@@ -9,6 +9,7 @@ from psycopg import sql
 
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.release.datagouv import DatasetFile, DatasetPublication
+from commons_assets.week import Week
 
 # Files of the whole release, attached to every dataset as documentation. data.gouv.fr refuses some
 # extensions (.md, no extension, and any HTML page), hence the names it stores them under.
@@ -27,21 +28,16 @@ RELEASE_DOCUMENTS = (
 )
 
 
-def _monday(week_label: str) -> dt.date:
-    year, week = week_label.split("-W")
-    return dt.date.fromisocalendar(int(year), int(week), 1)
-
-
 def temporal_coverage(conn, model: PublishedModel, week: str) -> tuple[dt.date, dt.date]:
     """From the Monday of the earliest week in the table to the Sunday of the released week."""
-    end = _monday(week) + dt.timedelta(days=6)
+    end = Week.parse(week).sunday
     if not model.spec.period_column:
         return end - dt.timedelta(days=6), end
     (first,) = conn.execute(
         sql.SQL("select min({c}) from {rel}").format(c=sql.Identifier(model.spec.period_column),
                                                      rel=sql.SQL(model.relation))
     ).fetchone()
-    return (_monday(first) if first else end - dt.timedelta(days=6)), end
+    return (Week.parse(first).monday if first else end - dt.timedelta(days=6)), end
 
 
 def dataset_publications(

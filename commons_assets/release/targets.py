@@ -7,9 +7,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-
-class TargetError(RuntimeError):
-    """The target cannot take the release; the message names the folder."""
+from commons_assets.errors import TargetError
 
 
 def publish_to_folder(staged_week_dir: Path, target_root: Path, week: str) -> Path:

@@ -31,9 +31,9 @@ def code_version() -> str:
 @cache
 def repository_url() -> str:
     """Where the public finds the code: COMMONS_REPOSITORY_URL, else this checkout's `origin` remote."""
-    import os
+    from commons_assets.settings import get_settings
 
-    configured = os.environ.get("COMMONS_REPOSITORY_URL", "").strip()
+    configured = get_settings().repository_url
     if configured:
         return configured
     try:

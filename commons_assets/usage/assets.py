@@ -16,21 +16,20 @@ No `from __future__ import annotations` here: Dagster reads the annotations of t
 
 import datetime as dt
 import logging
-import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Optional
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import psycopg
 
-from commons_assets.partitions import TIMEZONE, WEEKLY_PARTITIONS
-from commons_assets.settings import SettingsError, get_settings
+from commons_assets.errors import SettingsError
+from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
 from commons_assets.usage.exemption import ExemptionCondition, check_event_source, check_matomo_settings
 from commons_assets.usage.matomo import ENV_SITE_ID, ENV_TOKEN, ENV_URL, MatomoSettings
 from commons_assets.warehouse import WarehouseResource
+from commons_assets.week import Week
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +37,11 @@ GROUP = "usage"
 MATOMO_ASSET = "matomo_weekly_usage"
 EXEMPTION_ASSET = "usage_exemption_report"
 MATOMO_SCHEMA_SETTING = "COMMONS_MATOMO_SCHEMA"
-DEFAULT_MATOMO_SCHEMA = "matomo"
 # The service's event table, as the dbt source `service.events` reads it.
 EVENTS_TABLE = "events"
 # A week that cannot exist (the table's check wants 4 digits, W, 2 digits; there is no week 00): "loading" it
 # creates the schema and the table and deletes nothing (see ensure_matomo_table).
 _NO_WEEK = "0000-W00"
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # One week per run, as the dbt models and the release: each run is one week's release.
 _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
@@ -72,10 +69,11 @@ def matomo_resource() -> MatomoResource:
 
     A field is an EnvVar only when its variable is set: an EnvVar whose variable is unset fails every run of
     the job, while an unset source must simply be off. The values themselves are read at run time."""
+    settings = get_settings()
     fields = {
         name: dg.EnvVar(variable)
         for name, variable in (("url", ENV_URL), ("site_id", ENV_SITE_ID), ("token", ENV_TOKEN))
-        if os.environ.get(variable, "").strip()
+        if settings.is_set(variable)
     }
     return MatomoResource(**fields)
 
@@ -83,29 +81,7 @@ def matomo_resource() -> MatomoResource:
 def matomo_schema() -> str:
     """Where the raw Matomo rows live: COMMONS_MATOMO_SCHEMA, default `matomo` (dbt's source reads the same).
     Read at call time, like every setting."""
-    value = (os.environ.get(MATOMO_SCHEMA_SETTING) or DEFAULT_MATOMO_SCHEMA).strip()
-    if not _SCHEMA_NAME.match(value):
-        raise SettingsError(
-            f"{MATOMO_SCHEMA_SETTING}={value!r} is not a valid PostgreSQL schema name "
-            "(lower case letters, digits and _, starting with a letter)"
-        )
-    return value
-
-
-def monday_of(partition_key: str | dt.date) -> dt.date:
-    """The Monday of a weekly partition key (YYYY-MM-DD), checked."""
-    if isinstance(partition_key, dt.datetime):
-        raise TypeError("a week is given by its Monday, as a date or YYYY-MM-DD")
-    monday = partition_key if isinstance(partition_key, dt.date) else dt.date.fromisoformat(partition_key)
-    if monday.isoweekday() != 1:
-        raise ValueError(f"{monday.isoformat()} is not a Monday")
-    return monday
-
-
-def week_end(monday: dt.date) -> dt.datetime:
-    """The end (exclusive) of the ISO week starting on `monday`: the next Monday 00:00 Europe/Paris, as dbt's
-    release_week_end() macro computes it."""
-    return dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+    return get_settings().matomo_schema
 
 
 def ensure_matomo_table(conn: psycopg.Connection, schema: str) -> None:
@@ -121,7 +97,7 @@ def load_matomo_week(conn: psycopg.Connection, settings: Optional[MatomoSettings
     """The body of `matomo_weekly_usage`: the table always, the week's rows when Matomo is on. Returns the
     metadata to record (counts and names only, never a label)."""
     ensure_matomo_table(conn, schema)
-    week = matomo_api.iso_week(monday)
+    week = Week(monday).label
     metadata: dict = {"enabled": settings is not None, "week": week, "table": f"{schema}.{matomo_api.TABLE}"}
     if settings is None:
         log.info("Matomo source off (%s, %s, %s unset): %s.%s created empty if missing", ENV_URL, ENV_SITE_ID,
@@ -149,11 +125,11 @@ def exemption_conditions(
 ) -> list[ExemptionCondition]:
     """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the
     service's event table (COMMONS_SOURCE_SCHEMA.events) as of the end of the week, then, when the Matomo
-    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default os.environ).
+    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default the settings).
 
     The one place both the Dagster asset and the export (release README, stats page) read them from."""
-    monday = monday_of(week_monday)
-    conditions = check_event_source(conn, get_settings().source_schema, EVENTS_TABLE, as_of=week_end(monday))
+    week = Week.from_partition_key(week_monday)
+    conditions = check_event_source(conn, get_settings().source_schema, EVENTS_TABLE, as_of=week.end_at)
     return conditions + check_matomo_settings(env)
 
 
@@ -201,7 +177,7 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
     def matomo_weekly_usage(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, matomo: MatomoResource
     ) -> dg.MaterializeResult:
-        monday = monday_of(context.partition_key)
+        monday = Week.from_partition_key(context.partition_key).monday
         try:
             settings = matomo.settings()
             with warehouse.connect() as conn:
@@ -228,15 +204,15 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
     def usage_exemption_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, matomo: MatomoResource
     ) -> dg.MaterializeResult:
-        monday = monday_of(context.partition_key)
+        monday = Week.from_partition_key(context.partition_key).monday
         # the resource decides whether Matomo is on, as for the load; the declarations come from the environment
-        env = {**os.environ, **matomo.as_env()}
+        env = {**get_settings().variables(), **matomo.as_env()}
         try:
             with warehouse.connect() as conn:
                 conditions = exemption_conditions(conn, monday, env=env)
         except SettingsError as err:  # a MATOMO_DECLARED_* value, or a Matomo variable, is malformed
             raise dg.Failure(description=f"the CNIL exemption report could not be made: {err}") from None
-        return dg.MaterializeResult(metadata=exemption_metadata(conditions, matomo_api.iso_week(monday)))
+        return dg.MaterializeResult(metadata=exemption_metadata(conditions, Week(monday).label))
 
     return [matomo_weekly_usage, usage_exemption_report]
 

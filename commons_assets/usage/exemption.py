@@ -41,13 +41,13 @@ lifetime is precisely 393 days.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from commons_assets.settings import get_settings
 from commons_assets.usage.matomo import MatomoSettings, MatomoSettingsError
 
 VISITOR_ID_MAX_MONTHS = 13
@@ -226,7 +226,7 @@ def check_matomo_settings(env: Mapping[str, str] | None = None) -> list[Exemptio
 
     [] when the Matomo source is off (MATOMO_URL, MATOMO_SITE_ID, MATOMO_TOKEN unset). An undeclared condition
     does not hold: the page then says it was not declared rather than assuming it."""
-    env = os.environ if env is None else env
+    env = get_settings().variables() if env is None else env
     if MatomoSettings.from_env(env) is None:
         return []
     masked = _declared_int(env, ENV_IP_MASKED_BYTES, 0, 4)

@@ -52,6 +52,7 @@ import psycopg
 from psycopg import sql
 
 from commons_assets.settings import SettingsError
+from commons_assets.week import Week
 
 log = logging.getLogger(__name__)
 
@@ -321,11 +322,6 @@ def _error_message_suffix(payload: bytes, redact) -> str:
     return ""
 
 
-def iso_week(monday: dt.date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def fetch_week(
     settings: MatomoSettings,
     week_monday: dt.date,
@@ -335,12 +331,8 @@ def fetch_week(
     backoff: float = DEFAULT_BACKOFF,
 ) -> list[MatomoUsageRow]:
     """Every label of the four reports for the ISO week starting on `week_monday`, raw."""
-    if isinstance(week_monday, dt.datetime) or not isinstance(week_monday, dt.date):
-        raise TypeError("week_monday must be a datetime.date")
-    if week_monday.isoweekday() != 1:
-        raise ValueError(f"week_monday must be a Monday, got {week_monday.isoformat()} ({week_monday:%A})")
+    week = Week(week_monday).label  # refuses anything but a Monday date
     client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
-    week = iso_week(week_monday)
     # filter_limit=-1: Matomo returns 100 rows by default, silently; the rest would be lost.
     common = {"period": "week", "date": week_monday.isoformat(), "filter_limit": -1}
     rows: list[MatomoUsageRow] = []

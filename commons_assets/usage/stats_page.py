@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commons_assets.week import TIMEZONE as SERVICE_TIMEZONE
+from commons_assets.week import Week
+
 K_THRESHOLD = 11
 TOTAL_CODE = "total"
 OTHER_CODE = "autre"
-TIMEZONE = ZoneInfo("Europe/Paris")
+TIMEZONE = ZoneInfo(SERVICE_TIMEZONE)
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 CNIL_URL = (
     "https://www.cnil.fr/fr/cookies-et-autres-traceurs/regles/cookies-solutions-pour-les-outils-de-mesure-daudience"
@@ -56,14 +59,9 @@ def _day_fr(day: dt.date, weekday: bool = False, year: bool = True) -> str:
     return f"{names[day.weekday()]} {text}" if weekday else text
 
 
-def _week_bounds(week: str) -> tuple[dt.date, dt.date]:
-    year, number = week.split("-W")
-    monday = dt.date.fromisocalendar(int(year), int(number), 1)
-    return monday, monday + dt.timedelta(days=6)
-
-
 def _week_span_fr(week: str) -> str:
-    monday, sunday = _week_bounds(week)
+    parsed = Week.parse(week)
+    monday, sunday = parsed.monday, parsed.sunday
     same_year = monday.year == sunday.year
     if same_year and monday.month == sunday.month:
         return f"du lundi {'1er' if monday.day == 1 else monday.day} au {_day_fr(sunday, weekday=True)}"
@@ -486,7 +484,7 @@ def render_stats_page(
     is the weekly total, not a feature). Weeks after `week` are left out. `generated_at` is shown in Paris
     time (a naive datetime is taken as Paris time). `exemption` is a list of ExemptionCondition (or dicts with
     code, label, holds, measured and optionally source); None means « not checked »."""
-    _week_bounds(week)  # fails early on a malformed week
+    Week.parse(week)  # fails early on a malformed week
     if dataset_url is not None and not dataset_url.startswith(("https://", "http://")):
         raise ValueError("dataset_url must be an http(s) address")
     data = _Data(rows, week)

@@ -1,0 +1,241 @@
+"""The ledger: what went out, week by week, kept in the warehouse. Every ledger table is created, written and
+read here (dbt also reads `published_feature_usage` back, as the source `ledger`).
+
+- `releases`: one row per published file (week, dataset, rows, checksum, code version, target);
+- `release_ids`: the release-scoped identifiers of the last published release of each dataset, so that the
+  gate can prove the next release shares none of them;
+- `published_feature_usage` (frozen weeks): usage figures, once published, are never revised. After a release is
+  published its usage rows are copied here; the dbt mart `feature_usage_weekly` reads them back, so a week found
+  here is republished exactly as it was first published and only weeks absent from it are computed from the
+  events. Late events for a published week (a replica catching up, a tracker's delayed batch) are therefore
+  ignored: a reader who compared two releases would otherwise see a week move by a handful of events and could
+  learn about them. The first publication wins (`on conflict do nothing`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+
+from commons_assets.errors import InputError
+from commons_assets.settings import get_settings
+from commons_assets.week import Week
+
+RELEASES_TABLE = "releases"
+RELEASE_IDS_TABLE = "release_ids"
+FROZEN_USAGE_TABLE = "published_feature_usage"
+COLUMNS = (
+    "semaine",
+    "source",
+    "fonctionnalite",
+    "libelle_fonctionnalite",
+    "nombre_evenements",
+    "nombre_visites",
+    "nombre_visiteurs",
+)
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# `schema.table` or `"schema"."table"`, as PublishedModel.relation writes it
+_RELATION = re.compile(r'^(?:"[^"]+"|[a-z_][a-z0-9_]*)\.(?:"[^"]+"|[a-z_][a-z0-9_]*)$')
+
+
+def ledger_schema() -> str:
+    return f"{get_settings().dbt_target_schema}_ledger"
+
+
+def ensure_ledger(conn) -> str:
+    schema = ledger_schema()
+    conn.execute(
+        sql.SQL(
+            """
+            select pg_advisory_xact_lock(hashtext('commons_assets.ledger'));
+            create schema if not exists {s};
+            create table if not exists {s}.releases (
+                week text not null,
+                dataset text not null,
+                file text not null,
+                rows bigint not null,
+                sha256 text not null,
+                licence text not null,
+                code_version text not null,
+                target text not null,
+                published_at timestamptz not null default now(),
+                primary key (week, dataset, file, target)
+            );
+            create table if not exists {s}.release_ids (
+                dataset text not null,
+                week text not null,
+                release_id text not null
+            );
+            -- no index: a weekly publication rewrites up to millions of random ids, which a btree makes
+            -- several times slower to write, and the gate reads them with one hash join
+            drop index if exists {s}.release_ids_lookup;
+            alter table {s}.releases add column if not exists resource_id text;
+            alter table {s}.releases add column if not exists dataset_url text;
+            -- usage figures as first published: a published week is never revised (frozen weeks)
+            create table if not exists {s}.published_feature_usage (
+                semaine text not null,
+                source text not null,
+                fonctionnalite text not null,
+                libelle_fonctionnalite text not null,
+                nombre_evenements bigint,
+                nombre_visites bigint,
+                nombre_visiteurs bigint,
+                published_in_week text not null,
+                primary key (semaine, source, fonctionnalite)
+            );
+            """
+        ).format(s=sql.Identifier(schema))
+    )
+    return schema
+
+
+def release_ids_relation() -> str:
+    """The table of the last release's ids, quoted, for the gate's cross-release rule to read."""
+    return sql.Identifier(ledger_schema(), RELEASE_IDS_TABLE).as_string()
+
+
+def already_published(conn, *, week: str, target: str, datasets: list[str]) -> dict[str, str] | None:
+    """The dataset URLs of `week` if every dataset was already published whole to `target`, else None."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    rows = conn.execute(
+        sql.SQL("select dataset, max(dataset_url) from {s}.releases where week = %s and target = %s "
+                "group by dataset").format(s=schema),
+        (week, target),
+    ).fetchall()
+    urls = {dataset: url for dataset, url in rows}
+    return urls if set(datasets) <= set(urls) else None
+
+
+def record_publication(
+    conn,
+    *,
+    week: str,
+    files: list[dict],
+    policy,
+    target: str,
+    code_version: str,
+    resources: dict | None = None,
+    urls: dict[str, str] | None = None,
+) -> None:
+    """Record a published release (once it is whole), and keep the release ids of this release only, for the
+    next gate. `resources` maps (dataset, file path) to the portal's resource id, `urls` dataset to its URL."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    licences = {m.dataset: m.spec.licence for m in policy.published}
+    resources, urls = resources or {}, urls or {}
+    for item in files:
+        conn.execute(
+            sql.SQL(
+                "insert into {s}.releases (week, dataset, file, rows, sha256, licence, code_version, target, "
+                "resource_id, dataset_url) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "on conflict (week, dataset, file, target) do update set rows = excluded.rows, "
+                "sha256 = excluded.sha256, code_version = excluded.code_version, resource_id = "
+                "excluded.resource_id, dataset_url = excluded.dataset_url, published_at = now()"
+            ).format(s=schema),
+            (week, item["dataset"], item["path"], item["rows"], item["sha256"], licences[item["dataset"]],
+             code_version, target, resources.get((item["dataset"], item["path"])), urls.get(item["dataset"])),
+        )
+    for model in policy.published:
+        for column in (c.name for c in model.columns if c.privacy == "release_id"):
+            conn.execute(sql.SQL("delete from {s}.release_ids where dataset = %s").format(s=schema), (model.dataset,))
+            conn.execute(
+                sql.SQL(
+                    "insert into {s}.release_ids (dataset, week, release_id) select %s, %s, {c} from {rel}"
+                ).format(s=schema, c=sql.Identifier(column), rel=sql.SQL(model.relation)),
+                (model.dataset, week),
+            )
+
+
+def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, relation: str, week: str) -> int:
+    """Copy the rows of `relation` (the built mart, e.g. '"commons_open_data"."feature_usage_weekly"') for the
+    weeks up to `week` (e.g. '2026-W47') into the ledger, marked as published in `week`; rows of a week already
+    there are kept as first published. Returns the number of rows added. Call it once the release is
+    published, in the same transaction as the rest of the ledger."""
+    if not _SCHEMA_NAME.match(ledger_schema):
+        raise InputError(f"{ledger_schema!r} is not a valid schema name (lower case letters, digits and _)")
+    if not _RELATION.match(relation):
+        raise InputError(f"{relation!r} is not a relation (schema.table, each part optionally double-quoted)")
+    Week.parse(week)  # a WeekError on anything but an ISO week such as 2026-W47
+    columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    query = sql.SQL(
+        "insert into {ledger} ({columns}, published_in_week) "
+        "select {columns}, %(week)s from {relation} where semaine <= %(week)s "
+        "order by {columns} "
+        "on conflict (semaine, source, fonctionnalite) do nothing"
+    ).format(
+        ledger=sql.Identifier(ledger_schema, FROZEN_USAGE_TABLE),
+        columns=columns,
+        relation=sql.SQL(relation),
+    )
+    with conn.cursor() as cur:
+        cur.execute(query, {"week": week})
+        return cur.rowcount
+
+
+COUNTED_MODEL = "int_events__counted_by_week"
+
+
+def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
+    """Forget the usage history derived from a source database that has just been replaced (the demo seeded
+    anew, a benchmark): the weeks counted by the incremental model `int_events__counted_by_week` (in
+    `<dbt_schema>_intermediate`; the next build recounts every week) and the frozen usage weeks (in
+    `<dbt_schema>_ledger`). Never needed in production, where the history only grows."""
+    if not _SCHEMA_NAME.match(dbt_schema):
+        raise InputError(f"{dbt_schema!r} is not a valid schema name (lower case letters, digits and _)")
+    conn.execute(
+        sql.SQL("drop table if exists {}").format(sql.Identifier(f"{dbt_schema}_intermediate", COUNTED_MODEL))
+    )
+    ledger = conn.execute(
+        "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+        (f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE),
+    ).fetchone()
+    if ledger:
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE)))
+
+
+@contextlib.contextmanager
+def preserved(conn: psycopg.Connection) -> Iterator[None]:
+    """Put every ledger table back as it was when the block ends: for a release that must neither freeze usage
+    figures nor count as the previous release (the benchmark's). `conn` must be in autocommit mode."""
+    schema = ensure_ledger(conn)
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s "
+            "and table_type = 'BASE TABLE' order by table_name",
+            (schema,),
+        ).fetchall()
+    ]
+    saved = {}
+    for i, table in enumerate(tables):
+        copy = f"commons_ledger_saved_{i}"
+        conn.execute(
+            sql.SQL("create temporary table {c} as select * from {s}.{t}").format(
+                c=sql.Identifier(copy), s=sql.Identifier(schema), t=sql.Identifier(table)
+            )
+        )
+        columns = [
+            sql.Identifier(name)
+            for (name,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s "
+                "and table_name = %s order by ordinal_position",
+                (schema, table),
+            ).fetchall()
+        ]
+        saved[table] = (copy, columns)
+    try:
+        yield
+    finally:
+        with conn.transaction():
+            for table, (copy, columns) in saved.items():
+                target = sql.Identifier(schema, table)
+                conn.execute(sql.SQL("delete from {t}").format(t=target))
+                listed = sql.SQL(", ").join(columns)
+                conn.execute(
+                    sql.SQL("insert into {t} ({c}) select {c} from {copy}").format(
+                        t=target, c=listed, copy=sql.Identifier(copy)
+                    )
+                )

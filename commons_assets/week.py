@@ -1,0 +1,129 @@
+"""The ISO week, in one form: `Week`.
+
+A week runs Monday 00:00 to the next Monday 00:00 in the service time zone. People and the CLI speak ISO labels
+(2026-W47); Dagster partition keys are the Monday's date (2026-11-16); SQL bounds are time-zone aware instants.
+Every conversion goes through this type so that no module re-derives a Monday on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from commons_assets.errors import WeekError
+
+TIMEZONE = "Europe/Paris"
+# The first week a release can be made for (its Monday); earlier weeks are history inside later releases.
+FIRST_WEEK = "2024-01-01"
+_ISO_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True, order=True)
+class Week:
+    """One ISO week, identified by its Monday (so that ordering and equality follow the calendar)."""
+
+    monday: dt.date
+
+    def __post_init__(self) -> None:
+        # a datetime is a date too, and would silently carry a time of day into every bound
+        if isinstance(self.monday, dt.datetime) or not isinstance(self.monday, dt.date):
+            raise TypeError("a Week is built from a datetime.date (its Monday)")
+        if self.monday.isoweekday() != 1:
+            raise WeekError(f"{self.monday.isoformat()} is not a Monday ({self.monday:%A})")
+
+    # -- building ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, label: str) -> Week:
+        """'2026-W47' → the week; a malformed or impossible label is a WeekError."""
+        match = _ISO_LABEL.match(label.strip()) if isinstance(label, str) else None
+        if not match:
+            raise WeekError(f"a week must look like 2026-W47 (ISO year, W, two-digit week), got {label!r}")
+        year, number = int(match.group(1)), int(match.group(2))
+        try:
+            return cls(dt.date.fromisocalendar(year, number, 1))
+        except ValueError:
+            raise WeekError(f"{label.strip()} does not exist: {year} has no ISO week {number}") from None
+
+    @classmethod
+    def from_partition_key(cls, key: str | dt.date) -> Week:
+        """A weekly partition key (the Monday, YYYY-MM-DD) → the week; the key must be a Monday."""
+        if isinstance(key, dt.date):
+            return cls(key)
+        try:
+            # fromisoformat alone also reads '2026-W47' and '20261116': a key has one spelling
+            if not _ISO_DATE.match(key):
+                raise ValueError(key)
+            monday = dt.date.fromisoformat(key)
+        except (TypeError, ValueError):
+            raise WeekError(f"a weekly partition key is a Monday as YYYY-MM-DD, got {key!r}") from None
+        return cls(monday)
+
+    @classmethod
+    def containing(cls, day: dt.date | dt.datetime) -> Week:
+        """The week holding `day`; an aware datetime is first read in the service time zone."""
+        if isinstance(day, dt.datetime):
+            day = day.astimezone(ZoneInfo(TIMEZONE)).date() if day.tzinfo else day.date()
+        return cls(day - dt.timedelta(days=day.isoweekday() - 1))
+
+    @classmethod
+    def last_complete(cls, now: dt.date | dt.datetime | None = None) -> Week:
+        """The week that ended most recently before `now` (default: the clock setting, COMMONS_TODAY)."""
+        if now is None:
+            from commons_assets.settings import get_settings
+
+            now = get_settings().today
+        return cls.containing(now).previous()
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        year, number, _ = self.monday.isocalendar()
+        return f"{year}-W{number:02d}"
+
+    @property
+    def partition_key(self) -> str:
+        return self.monday.isoformat()
+
+    @property
+    def sunday(self) -> dt.date:
+        return self.monday + dt.timedelta(days=6)
+
+    @property
+    def end(self) -> dt.date:
+        """The next Monday: the end of the week, exclusive."""
+        return self.monday + dt.timedelta(days=7)
+
+    @property
+    def start_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.monday, dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """Monday 00:00 after the week in the service time zone, as dbt's release_week_end() macro computes it."""
+        return dt.datetime.combine(self.end, dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+
+    def previous(self) -> Week:
+        return Week(self.monday - dt.timedelta(days=7))
+
+    def next(self) -> Week:
+        return Week(self.end)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def releasable_week(label: str, now: dt.date | dt.datetime | None = None) -> Week:
+    """The week `label`, if it is complete at `now` and not before the first releasable week."""
+    week = Week.parse(label)
+    first = Week.from_partition_key(FIRST_WEEK)
+    if week < first:
+        raise WeekError(f"{week} is before the first releasable week ({first})")
+    last = Week.last_complete(now)
+    if week > last:
+        raise WeekError(f"{week} is not over yet: the last complete week is {last}")
+    return week

@@ -1,0 +1,90 @@
+"""The settings: one typed object, built from the environment at each call, that names a bad variable and never
+shows a secret."""
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from commons_assets.errors import CommonsError, SettingsError
+from commons_assets.settings import Settings, get_settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SECRETS = {"COMMONS_WAREHOUSE_URL": "postgresql://u:hunter2@db.example/x", "MATOMO_TOKEN": "a" * 32,
+           "DATAGOUV_API_KEY": "key-hunter2"}
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in [info.validation_alias for info in Settings.model_fields.values()]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_are_the_readmes(clean_env, tmp_path):
+    clean_env.chdir(tmp_path)
+    settings = get_settings()
+    assert settings.home == tmp_path / ".commons"
+    assert settings.source_schema == "service"
+    assert settings.dbt_target_schema == "commons"
+    assert settings.matomo_schema == "matomo"
+    assert settings.releases_dir == tmp_path / "releases"
+    assert settings.export_staging_dir == tmp_path / ".commons" / "staging"
+    assert settings.dagster_home == tmp_path / ".commons" / "dagster"
+    assert settings.warehouse_url is None and not settings.matomo_enabled
+
+
+def test_every_declared_variable_is_in_the_readmes_settings_table():
+    rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(rows)))
+    declared = {info.validation_alias for info in Settings.model_fields.values()}
+    assert declared - documented == set()
+
+
+def test_the_environment_is_read_at_each_call(clean_env):
+    clean_env.setenv("COMMONS_SOURCE_SCHEMA", "first")
+    assert get_settings().source_schema == "first"
+    clean_env.setenv("COMMONS_SOURCE_SCHEMA", "second")
+    assert get_settings().source_schema == "second"
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [("COMMONS_SOURCE_SCHEMA", "Service"), ("COMMONS_DBT_SCHEMA", "drop table"), ("COMMONS_MATOMO_SCHEMA", "1x"),
+     ("COMMONS_WAREHOUSE_PORT", "70000"), ("COMMONS_TODAY", "25/11/2026")],
+)
+def test_an_invalid_value_is_a_settings_error_naming_the_variable(clean_env, variable, value):
+    clean_env.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^{variable}=") as info:
+        get_settings()
+    assert isinstance(info.value, CommonsError)
+    assert "\n" not in str(info.value)
+
+
+def test_secrets_are_known_to_be_set_but_never_shown(clean_env):
+    for name, value in SECRETS.items():
+        clean_env.setenv(name, value)
+    settings = get_settings()
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for name, value in SECRETS.items():
+        assert settings.is_set(name), name
+        if name != "COMMONS_WAREHOUSE_URL":  # the URL is needed in the clear to connect, but never printed
+            assert value not in shown, name
+    assert SECRETS["COMMONS_WAREHOUSE_URL"] not in repr(settings)
+
+
+def test_a_bad_secret_is_named_without_its_value(clean_env):
+    clean_env.setenv("COMMONS_WAREHOUSE_URL", "postgresql://u:hunter2@db.example/x")
+    clean_env.setenv("COMMONS_WAREHOUSE_PORT", "hunter2")
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert "COMMONS_WAREHOUSE_PORT" in str(info.value)
+    assert "hunter2@" not in str(info.value)
+
+
+def test_the_clock_is_a_setting(clean_env):
+    clean_env.setenv("COMMONS_TODAY", "2026-11-25")
+    assert get_settings().today == dt.date(2026, 11, 25)
+    clean_env.delenv("COMMONS_TODAY")
+    assert abs(get_settings().today - dt.date.today()) <= dt.timedelta(days=1)

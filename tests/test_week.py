@@ -1,0 +1,99 @@
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from commons_assets.errors import CommonsError, WeekError
+from commons_assets.week import Week, releasable_week
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_an_iso_label_maps_to_its_monday_and_back():
+    week = Week.parse("2026-W47")
+    assert week.monday == dt.date(2026, 11, 16)
+    assert week.partition_key == "2026-11-16"
+    assert week.label == "2026-W47" == str(week)
+    assert Week.from_partition_key("2026-11-16") == week
+
+
+def test_the_iso_year_differs_from_the_calendar_year_around_new_year():
+    assert Week.parse("2026-W01").monday == dt.date(2025, 12, 29)
+    assert Week.from_partition_key("2025-12-29").label == "2026-W01"
+    assert Week.containing(dt.date(2026, 12, 31)).label == "2026-W53"
+    assert Week.parse("2026-W53").next().label == "2027-W01"
+
+
+@pytest.mark.parametrize("bad", ["2026-47", "2026W47", "W47", "2026-W5", "2026-W54", "2025-W53", "next week", ""])
+def test_malformed_or_impossible_labels_are_week_errors(bad):
+    with pytest.raises(WeekError):
+        Week.parse(bad)
+
+
+def test_week_errors_are_commons_errors():
+    assert issubclass(WeekError, CommonsError)
+
+
+@pytest.mark.parametrize("bad", ["2026-11-18", "16/11/2026", "2026-W47"])
+def test_a_partition_key_must_be_a_monday_date(bad):
+    with pytest.raises(WeekError):
+        Week.from_partition_key(bad)
+
+
+def test_a_week_is_built_from_a_date_not_a_datetime():
+    with pytest.raises(TypeError):
+        Week(dt.datetime(2026, 11, 16))
+    with pytest.raises(WeekError, match="not a Monday"):
+        Week(dt.date(2026, 11, 18))
+
+
+def test_bounds_are_monday_to_next_monday_in_paris():
+    week = Week.parse("2026-W43")  # ends on the night the clocks go back (25 Oct 2026)
+    assert week.end == dt.date(2026, 10, 26)
+    assert week.sunday == dt.date(2026, 10, 25)
+    assert week.start_at == dt.datetime(2026, 10, 19, tzinfo=PARIS)
+    assert week.start_at.utcoffset() == dt.timedelta(hours=2)
+    assert week.end_at == dt.datetime(2026, 10, 26, tzinfo=PARIS)
+    assert week.end_at.utcoffset() == dt.timedelta(hours=1)
+    utc = dt.timezone.utc
+    assert week.end_at.astimezone(utc) - week.start_at.astimezone(utc) == dt.timedelta(days=7, hours=1)
+
+
+def test_containing_reads_an_aware_instant_in_paris():
+    # Sunday 23:30 UTC is already Monday in Paris
+    assert Week.containing(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.timezone.utc)).label == "2026-W48"
+    assert Week.containing(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)).label == "2026-W47"
+    assert Week.containing(dt.date(2026, 11, 22)).label == "2026-W47"
+
+
+def test_weeks_are_ordered_and_step_by_seven_days():
+    week = Week.parse("2026-W47")
+    assert week.previous() < week < week.next()
+    assert week.previous().label == "2026-W46"
+    assert week.next().monday == week.end
+    assert sorted([Week.parse("2027-W01"), Week.parse("2026-W52"), week]) == [
+        week, Week.parse("2026-W52"), Week.parse("2027-W01")
+    ]
+    assert len({Week.parse("2026-W47"), Week.from_partition_key("2026-11-16")}) == 1
+
+
+def test_last_complete_week_is_in_paris_time():
+    assert Week.last_complete(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.timezone.utc)).label == "2026-W47"
+    assert Week.last_complete(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)).label == "2026-W46"
+    assert Week.last_complete(dt.date(2026, 11, 23)).label == "2026-W47"
+
+
+def test_last_complete_week_follows_the_clock_setting(monkeypatch):
+    monkeypatch.setenv("COMMONS_TODAY", "2026-11-25")
+    assert Week.last_complete().label == "2026-W47"
+    monkeypatch.setenv("COMMONS_TODAY", "2026-11-30")
+    assert Week.last_complete().label == "2026-W48"
+
+
+def test_a_week_not_over_cannot_be_released():
+    now = dt.datetime(2026, 11, 25, 12, tzinfo=PARIS)
+    assert releasable_week("2026-W47", now).partition_key == "2026-11-16"
+    with pytest.raises(WeekError, match="not over"):
+        releasable_week("2026-W48", now)
+    with pytest.raises(WeekError, match="before the first"):
+        releasable_week("2020-W10", now)
