@@ -447,3 +447,22 @@ def test_the_allow_list_fires_through_gx_on_an_extra_or_missing_column(source, w
     detectors.install_functions(source)
     findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
     assert {(f.check, f.column) for f in findings if f.check == "allow_list"} == expected
+
+
+def test_l_diversity_without_quasi_identifiers_treats_the_table_as_one_group(source):
+    # Before: `group by true`, which PostgreSQL refuses; the rule could not run on such a table.
+    one = _built(source, "l_whole", "select 'voirie'::text as motif from generate_series(1, 4)", {"motif": "sensitive"},
+                 kind="records", k=2, sensitive=["motif"])  # fmt: skip
+    assert [(c, n) for c, n, _ in _fired(source, one, "l_diversity")] == [("motif", 1)]
+    two = _built(source, "l_whole2", "select (array['voirie', 'bruit'])[g % 2 + 1] as motif from generate_series(1, 4) g",
+                 {"motif": "sensitive"}, kind="records", k=2, sensitive=["motif"])  # fmt: skip
+    assert _fired(source, two, "l_diversity") == []
+
+
+def test_rules_without_a_join_run_through_gx(source, warehouse_info):
+    """GX aliases the batch itself in a query without a JOIN: the gate must not add a second alias there (it
+    did, and every such rule, k-anonymity included, failed to run and blocked every release)."""
+    model = _built(source, "k_gx", _K_BREAK, _QI, kind="records", k=3, quasi_identifiers=["commune", "tranche_age"])
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+    assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]

@@ -162,7 +162,8 @@ def l_diversity_rules(model: PublishedModel) -> list[Rule]:
             "where values = 1 having count(*) > 0"
         ).format(
             name=sql.Literal(column), c=sql.Identifier(column), batch=_BATCH_SQL,
-            qis=_ids(qis) if qis else sql.SQL("true"),
+            # No quasi-identifier: the whole table is one group (`group by ()`; PostgreSQL refuses `group by true`).
+            qis=_ids(qis) if qis else sql.SQL("()"),
         )
         rules.append(
             Rule("l_diversity", _render(query), "{model}.{column_name}: {hits} group(s) whose members all share one value")
@@ -200,7 +201,9 @@ def secondary_suppression_rules(model: PublishedModel) -> list[Rule]:
                 "where has_total and hidden = 1 having count(*) > 0"
             ).format(
                 name=sql.Literal(measure), d=sql.Identifier(total.dimension), m=sql.Identifier(measure),
-                total=sql.Literal(total.total_value), batch=_BATCH_SQL, group=_ids(total.group_by),
+                total=sql.Literal(total.total_value), batch=_BATCH_SQL,
+                # A total of the whole table has no group_by: the table is then one group, `group by ()`.
+                group=_ids(total.group_by) if total.group_by else sql.SQL("()"),
             )
             rules.append(
                 Rule(
@@ -402,17 +405,26 @@ def _quiet_gx() -> None:
 _BATCH = "__COMMONS_BATCH__"
 _BATCH_SQL = sql.SQL(_BATCH)
 _LONE_COLON = re.compile(r"(?<!:):(?!:)")
-# GX puts the batch in as an unaliased `(SELECT * FROM …)`; PostgreSQL 15 and older refuse a subquery in FROM
-# without an alias ("subquery in FROM must have an alias"), so every use of the batch that has none gets one.
+# GX (1.x) puts the batch in as `(SELECT * FROM …) AS subselect`, except in a query holding a JOIN, where it
+# leaves the alias to the query and writes a bare `(SELECT * FROM …)`. PostgreSQL 15 and older refuse a
+# subquery in FROM without an alias ("subquery in FROM must have an alias"), so in a query with a JOIN every
+# use of the batch that has none gets one; in a query without, GX's alias is already there and a second one
+# would be a syntax error.
 _UNALIASED_BATCH = re.compile(re.escape(_BATCH) + r"(?!\s+as\b)", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+_JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
 
 
 def for_gx(query: str) -> str:
     """Make our SQL safe for UnexpectedRowsExpectation, which runs `str.format(batch=…)` then SQLAlchemy's
-    `text()`: double the braces of regex quantifiers and escape the colons `text()` would read as binds."""
+    `text()`: double the braces of regex quantifiers, escape the colons `text()` would read as binds, and
+    alias the batch where GX does not."""
+    has_join = bool(_JOIN.search(_QUOTED.sub(" ", query)))
     query = query.replace("{", "{{").replace("}", "}}")
     query = _LONE_COLON.sub(r"\\:", query)
-    return _UNALIASED_BATCH.sub("{batch} as batch_rows", query).replace(_BATCH, "{batch}")
+    if has_join:
+        query = _UNALIASED_BATCH.sub("{batch} as batch_rows", query)
+    return query.replace(_BATCH, "{batch}")
 
 
 def _findings_of(item, meta: dict, model: PublishedModel, rules: list[Rule]) -> list[Finding]:
