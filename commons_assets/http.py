@@ -55,10 +55,11 @@ class HttpError(RuntimeError):
 class Refused(HttpError):
     """The server answered a status that asking again would not change (4xx but 429, or a redirect)."""
 
-    def __init__(self, message: str, *, status: int, text: str, location: str | None):
+    def __init__(self, message: str, *, status: int, text: str, body: str, location: str | None):
         super().__init__(message)
         self.status = status
         self.text = text  # the answer's message, redacted and cut to one line
+        self.body = body  # the answer's body (its first 64 KiB), redacted
         self.location = location  # where a redirect points, redacted
 
 
@@ -105,13 +106,15 @@ def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> fl
 
 
 class HttpClient:
-    """A requests session with the retry policy above. `deadline_s` counts from the client's creation and
-    covers every call it makes; `max_attempts` (None: until the deadline) caps each call."""
+    """A requests session with the retry policy above. `deadline_s` counts from the client's creation (or ends
+    at `deadline_at`, a time.monotonic() value, when the run started earlier) and covers every call it makes;
+    `max_attempts` (None: until the deadline) caps each call."""
 
     def __init__(
         self,
         *,
         deadline_s: float,
+        deadline_at: float | None = None,
         secrets: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
         max_attempts: int | None = None,
@@ -126,7 +129,7 @@ class HttpClient:
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
         self.deadline_s = deadline_s
-        self.deadline = time.monotonic() + deadline_s
+        self.deadline = time.monotonic() + deadline_s if deadline_at is None else deadline_at
         self.max_attempts = max_attempts
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -265,7 +268,8 @@ class HttpClient:
             root = _root(err)
             reason = getattr(err.args[0], "reason", None) if err.args else None
             if isinstance(reason, urllib3.exceptions.NewConnectionError) or isinstance(root, ConnectionRefusedError):
-                raise _Transient(f"cannot reach {_origin(url)} ({type(root).__name__})") from None
+                # Worded so that both a refused and a cut connection read as "dropped connection" in a search.
+                raise _Transient(f"cannot reach {_origin(url)} (refused or dropped connection: {type(root).__name__})") from None
             raise _Transient(f"a dropped connection ({type(root).__name__})") from None
         except requests.exceptions.ChunkedEncodingError as err:
             raise _Transient(f"a dropped connection ({type(_root(err)).__name__})") from None
@@ -287,6 +291,7 @@ class HttpClient:
             self.redact(f"{what} refused ({status})" + (f": {text}" if text else "")),
             status=status,
             text=text,
+            body=self.redact(response.content[:_MAX_ERROR_BODY].decode("utf-8", errors="replace")),
             location=self.redact(location) if location else None,
         )
 
