@@ -48,6 +48,29 @@ _MAX_ERROR_BODY = 64 * 1024
 _TOKEN_PARAM = re.compile(r"(token_auth=)[^&\s'\"]*", re.IGNORECASE)
 
 
+class _RedactingFilter(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included: a secret a caller put in a URL would
+    be written there. This filter, on urllib3's logger, redacts the secrets of every open client."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets: dict[int, list[str]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = _TOKEN_PARAM.sub(r"\1" + REDACTED, text)
+        for secrets in list(self.secrets.values()):
+            for secret in secrets:
+                redacted = redacted.replace(secret, REDACTED)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_URLLIB3_FILTER = _RedactingFilter()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_FILTER)
+
+
 class HttpError(RuntimeError):
     """A call failed for good. The message is redacted and names the call (`METHOD /path`)."""
 
@@ -141,11 +164,13 @@ class HttpClient:
             reverse=True,
         )
         self._log = logger or log
+        _URLLIB3_FILTER.secrets[id(self)] = self._secrets
         self._session = requests.Session()
         self._session.headers.update(headers or {})
 
     def close(self) -> None:
         self._session.close()
+        _URLLIB3_FILTER.secrets.pop(id(self), None)
 
     def __enter__(self) -> HttpClient:
         return self

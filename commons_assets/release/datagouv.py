@@ -732,22 +732,27 @@ class _Api:
             return self._http.request(
                 method, url, what=what, json=json, body=body, headers=headers, accept=accept, on_transient=on_transient
             )
-        except http.Refused as err:
+        except http.HttpError as err:
+            failure = err
+        # Raised here, outside the except block: the client's exception is neither the cause nor the context.
+        raise self._error(failure, what)
+
+    def _error(self, err: http.HttpError, what: str) -> DatagouvError:
+        if isinstance(err, http.Refused):
             if err.status in (401, 403):
-                raise DatagouvError(f"{ENV_API_KEY} refused by {self.base_url} ({err.status} on {what})") from None
+                return DatagouvError(f"{ENV_API_KEY} refused by {self.base_url} ({err.status} on {what})")
             # 400, 404, 409, 413, 415…: the request itself is wrong, and would be again.
-            raise DatagouvError(f"{what} refused by {self.base_url} ({err.status}): {err.text}") from None
-        except http.GaveUp as err:
+            return DatagouvError(f"{what} refused by {self.base_url} ({err.status}): {err.text}")
+        if isinstance(err, http.GaveUp):
             if err.next_delay is None:
-                raise DatagouvError(f"{what} on {self.base_url}: {err}") from None
-            raise DatagouvError(
+                return DatagouvError(f"{what} on {self.base_url}: {err}")
+            return DatagouvError(
                 f"{what} on {self.base_url} failed {err.attempts} time(s), last with {err.reason}; gave up: the "
                 f"next try, in {err.next_delay:.1f} s, would pass the run's {self._deadline_s:g} s deadline"
-            ) from None
-        except http.DeadlinePassed:
-            raise DatagouvError(f"{what} on {self.base_url}: the {self._deadline_s:g} s deadline passed") from None
-        except http.HttpError as err:
-            raise DatagouvError(f"{err} (on {self.base_url})") from None
+            )
+        if isinstance(err, http.DeadlinePassed):
+            return DatagouvError(f"{what} on {self.base_url}: the {self._deadline_s:g} s deadline passed")
+        return DatagouvError(f"{err} (on {self.base_url})")
 
 
 class _Multipart:

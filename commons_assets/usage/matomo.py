@@ -212,31 +212,37 @@ class MatomoClient:
                 body=body,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
-        except Refused as err:
+        except HttpError as err:
+            failure = err
+        else:
+            return self._decode(what, response.status_code, response.headers.get("Content-Type", ""), response.content)
+        # Raised here, outside the except block: the client's exception is neither the cause nor the context.
+        raise self._error(failure, method, what)
+
+    def _error(self, err: HttpError, method: str, what: str) -> MatomoError:
+        if isinstance(err, Refused):
             suffix = _error_message_suffix(err.body.encode(), self._redact)
             if 300 <= err.status < 400:
-                raise MatomoError(
+                return MatomoError(
                     f"Matomo answered a redirect (HTTP {err.status}) to {err.location or '?'} for {method}: set "
                     f"{ENV_URL} to the address the instance redirects to"
-                ) from None
+                )
             if err.status in (401, 403):
-                raise MatomoError(
+                return MatomoError(
                     f"Matomo refused the token (HTTP {err.status}) for {method}: check {ENV_TOKEN} and "
                     f"that its user has 'view' access to site {self.settings.site_id}{suffix}"
-                ) from None
-            raise MatomoError(f"Matomo answered HTTP {err.status} for {method}{suffix}") from None
-        except GaveUp as err:
+                )
+            return MatomoError(f"Matomo answered HTTP {err.status} for {method}{suffix}")
+        if isinstance(err, GaveUp):
             message = f"Matomo {what} failed after {err.attempts} attempts: {err.reason}"
             if err.next_delay is not None:
                 message += (
                     f"; gave up: the next try, in {err.next_delay:.1f} s, would pass the {self.deadline_s:g} s deadline"
                 )
-            raise MatomoError(message) from None
-        except DeadlinePassed:
-            raise MatomoError(f"Matomo {what}: the {self.deadline_s:g} s deadline passed") from None
-        except HttpError as err:  # TLS: a certificate problem does not go away by asking again
-            raise MatomoError(str(err)) from None
-        return self._decode(what, response.status_code, response.headers.get("Content-Type", ""), response.content)
+            return MatomoError(message)
+        if isinstance(err, DeadlinePassed):
+            return MatomoError(f"Matomo {what}: the {self.deadline_s:g} s deadline passed")
+        return MatomoError(str(err))  # TLS: a certificate problem does not go away by asking again
 
     def _decode(self, what: str, status: int, content_type: str, payload: bytes) -> Any:
         try:
