@@ -284,7 +284,8 @@ class HttpClient:
             )
         except requests.exceptions.SSLError as err:
             # A certificate problem does not go away by asking again.
-            raise HttpError(self.redact(f"{what}: TLS with {_origin(url)} failed ({type(_root(err)).__name__})")) from None
+            reason = type(_root(err)).__name__
+            raise HttpError(self.redact(f"{what}: TLS with {_origin(url)} failed ({reason})")) from None
         except requests.exceptions.ConnectTimeout:
             raise _Transient(f"no connection within {connect:g} s to {_origin(url)}") from None
         except requests.exceptions.Timeout:
@@ -294,7 +295,8 @@ class HttpClient:
             reason = getattr(err.args[0], "reason", None) if err.args else None
             if isinstance(reason, urllib3.exceptions.NewConnectionError) or isinstance(root, ConnectionRefusedError):
                 # Worded so that both a refused and a cut connection read as "dropped connection" in a search.
-                raise _Transient(f"cannot reach {_origin(url)} (refused or dropped connection: {type(root).__name__})") from None
+                reason = f"cannot reach {_origin(url)} (refused or dropped connection: {type(root).__name__})"
+                raise _Transient(reason) from None
             raise _Transient(f"a dropped connection ({type(root).__name__})") from None
         except requests.exceptions.ChunkedEncodingError as err:
             raise _Transient(f"a dropped connection ({type(_root(err)).__name__})") from None

@@ -422,7 +422,8 @@ def test_release_ids_drawn_by_postgresql_pass_the_shape_rule(source):
 
 def test_a_release_id_that_is_null_blocks(source):
     model = _built(source, "shape_null", "select case when g = 3 then null else gen_random_uuid()::text end "
-                   "as identifiant, 'voirie' as categorie from generate_series(1, 5) g", _IDS, kind="records", k=2)  # fmt: skip
+                   "as identifiant, 'voirie' as categorie from generate_series(1, 5) g", _IDS,
+                   kind="records", k=2)  # fmt: skip
     assert [(c, n) for c, n, _ in _fired(source, model, "release_id_shape")] == [("identifiant", 1)]
 
 
@@ -454,7 +455,8 @@ def test_l_diversity_without_quasi_identifiers_treats_the_table_as_one_group(sou
     one = _built(source, "l_whole", "select 'voirie'::text as motif from generate_series(1, 4)", {"motif": "sensitive"},
                  kind="records", k=2, sensitive=["motif"])  # fmt: skip
     assert [(c, n) for c, n, _ in _fired(source, one, "l_diversity")] == [("motif", 1)]
-    two = _built(source, "l_whole2", "select (array['voirie', 'bruit'])[g % 2 + 1] as motif from generate_series(1, 4) g",
+    two = _built(source, "l_whole2",
+                 "select (array['voirie', 'bruit'])[g % 2 + 1] as motif from generate_series(1, 4) g",
                  {"motif": "sensitive"}, kind="records", k=2, sensitive=["motif"])  # fmt: skip
     assert _fired(source, two, "l_diversity") == []
 

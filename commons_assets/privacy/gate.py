@@ -95,7 +95,9 @@ def detector_rule(model: PublishedModel) -> Rule | None:
     # scan_sql() quotes its columns itself; its text holds regex braces, so it is inserted, never formatted.
     scan = sql.SQL(detectors.scan_sql(_BATCH, columns))
     values = sql.SQL(", ").join(
-        sql.SQL("({}, {}, s.{})").format(sql.Literal(d.NAME), sql.Literal(c), sql.Identifier(detectors.scan_alias(d.NAME, c)))
+        sql.SQL("({}, {}, s.{})").format(
+            sql.Literal(d.NAME), sql.Literal(c), sql.Identifier(detectors.scan_alias(d.NAME, c))
+        )
         for d in detectors.DETECTORS
         for c in columns
     )
@@ -166,7 +168,11 @@ def l_diversity_rules(model: PublishedModel) -> list[Rule]:
             qis=_ids(qis) if qis else sql.SQL("()"),
         )
         rules.append(
-            Rule("l_diversity", _render(query), "{model}.{column_name}: {hits} group(s) whose members all share one value")
+            Rule(
+                "l_diversity",
+                _render(query),
+                "{model}.{column_name}: {hits} group(s) whose members all share one value",
+            )
         )
     return rules
 
@@ -180,7 +186,9 @@ def small_cell_rules(model: PublishedModel) -> list[Rule]:
                 sql.SQL(
                     "select 'small_cells' as kind, {name} as column_name, count(*) as hits from {batch} "
                     "where {c} < {k} having count(*) > 0"
-                ).format(name=sql.Literal(column), batch=_BATCH_SQL, c=sql.Identifier(column), k=sql.Literal(model.spec.k))
+                ).format(
+                    name=sql.Literal(column), batch=_BATCH_SQL, c=sql.Identifier(column), k=sql.Literal(model.spec.k)
+                )
             ),
             f"{{model}}.{{column_name}}: {{hits}} cell(s) below k={model.spec.k} are not suppressed",
         )
@@ -332,9 +340,9 @@ def source_identifier_rules(
         # One SELECT per column rather than a lateral VALUES per row: PostgreSQL streams each column straight
         # into the join, several times faster on tens of millions of rows.
         for c, kind in plain:
-            branch = sql.SQL("select {table} as source_table, {value} as value, {kind} as kind from {source} as s").format(
-                table=sql.Literal(table), value=text_form(c), kind=sql.Literal(kind), source=source
-            )
+            branch = sql.SQL(
+                "select {table} as source_table, {value} as value, {kind} as kind from {source} as s"
+            ).format(table=sql.Literal(table), value=text_form(c), kind=sql.Literal(kind), source=source)
             shape = _SHAPES.get(types.get(c, "text"))
             if shape:
                 flag = f"shape_{len(flags)}"
