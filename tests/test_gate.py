@@ -1,8 +1,12 @@
-"""The privacy gate's rules on a small hand-made source, run by PostgreSQL (and, once, through GX).
+"""The privacy gate's rules on a small hand-made source, run by PostgreSQL (and, a few times, through GX).
 
 The rules were rewritten for national scale (issue 6): typed source columns are read only when a published
 value has their shape, hashes only when a published value is a hex digest of their length, release ids are
 held to the random-UUID shape instead of the detectors. These tests make sure none of that lets a leak by.
+
+Every rule of the gate can fail (issue 10): each has a table that breaks it (the rule fires, naming the
+column, with a count and never the value) and a near miss that must not fire (a group of exactly k, two
+distinct sensitive values, a count of exactly k, two suppressed cells beside a total…).
 """
 
 from __future__ import annotations
