@@ -1,8 +1,12 @@
-"""The privacy gate's rules on a small hand-made source, run by PostgreSQL (and, once, through GX).
+"""The privacy gate's rules on a small hand-made source, run by PostgreSQL (and, a few times, through GX).
 
 The rules were rewritten for national scale (issue 6): typed source columns are read only when a published
 value has their shape, hashes only when a published value is a hex digest of their length, release ids are
 held to the random-UUID shape instead of the detectors. These tests make sure none of that lets a leak by.
+
+Every rule of the gate can fail (issue 10): each has a table that breaks it (the rule fires, naming the
+column, with a count and never the value) and a near miss that must not fire (a group of exactly k, two
+distinct sensitive values, a count of exactly k, two suppressed cells beside a total…).
 """
 
 from __future__ import annotations
@@ -207,3 +211,264 @@ def test_the_usual_release_computes_no_hash_and_skips_typed_columns(source):
     typed_keys = 3  # person_id (bigint), signup_ip (inet), visit_id (bigint); account_uuid is uuid-shaped
     never = plan.count("never executed")
     assert never >= len(gate._HASHES) * hashed_columns + typed_keys, plan
+
+
+# ---------------------------------------------------------------------------------------- every rule can fail
+#
+# For each rule of the gate: a small table built in SQL that breaks it (the rule fires, names the column, gives
+# a count and never the value) and a near miss that must not fire. Each runs the rule's own query, as the gate
+# builds it for the release, on the real PostgreSQL.
+
+LEDGER = f"{PUB}.ledger_ids"
+
+
+def _spec(**publish) -> PublishSpec:
+    return PublishSpec(dataset=publish.pop("dataset", "jeu-de-test"), title="Jeu de test",
+                       description="Un jeu de test", licence="lov2", **publish)  # fmt: skip
+
+
+def _built(conn, name: str, select: str, privacy: dict[str, str], **publish) -> PublishedModel:
+    """The table `select` makes, as a published model whose columns (and types) are the table's own."""
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUB, name)))
+    conn.execute(sql.SQL("create table {} as ").format(sql.Identifier(PUB, name)) + sql.SQL(select))
+    types = conn.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = %s and table_name = %s "
+        "order by ordinal_position",
+        (PUB, name),
+    ).fetchall()
+    return PublishedModel(
+        name=name,
+        unique_id=f"model.test.{name}",
+        schema=PUB,
+        relation=sql.Identifier(PUB, name).as_string(None),
+        spec=_spec(**publish),
+        columns=tuple(PublishedColumn(c, privacy[c], t, c) for c, t in types),
+    )
+
+
+def _fired(conn, model: PublishedModel, check: str) -> list[tuple[str, int, str]]:
+    """(column, count, message) of each violation of `check`, its message formatted as run_gate does."""
+    found = []
+    rules = gate.build_rules(model, POLICY, LEDGER, gate.source_column_types(conn, SRC))
+    for rule in (r for r in rules if r.check == check):
+        cursor = conn.execute(rule.query.replace("__COMMONS_BATCH__", model.relation))
+        names = [d.name for d in cursor.description]
+        for row in cursor.fetchall():
+            row = dict(zip(names, row, strict=True))
+            found.append((row["column_name"], int(row["hits"]), rule.message.format(model=model.name, **row)))
+    return sorted(found)
+
+
+@pytest.fixture(scope="module")
+def ledger(source):
+    source.execute(f"create table if not exists {LEDGER} (dataset text, week text, release_id text)")
+    source.execute(f"truncate {LEDGER}")
+    return source
+
+
+def _rows(*values: tuple) -> str:
+    """A VALUES list of SQL literals (the test's own constants)."""
+    return ", ".join("(" + ", ".join(sql.Literal(v).as_string(None) for v in row) + ")" for row in values)
+
+
+# k-anonymity: every combination of quasi-identifiers shared by at least k rows (k = 3 here).
+_QI = {"commune": "quasi_identifier", "tranche_age": "quasi_identifier", "nb": "count"}
+_K_BREAK = "select * from (values {}) as t(commune, tranche_age, nb)".format(
+    _rows(*[("Lyon", "30-39", 1)] * 3, *[("Gap", "80+", 1)] * 2)
+)
+_K_NEAR = "select * from (values {}) as t(commune, tranche_age, nb)".format(
+    _rows(*[("Lyon", "30-39", 1)] * 3, *[("Gap", "80+", 1)] * 3)
+)
+
+
+def test_k_anonymity_fires_on_a_combination_shared_by_fewer_than_k_rows(source):
+    model = _built(source, "k_break", _K_BREAK, _QI, kind="records", k=3, quasi_identifiers=["commune", "tranche_age"])
+    ((column, hits, message),) = _fired(source, model, "k_anonymity")
+    assert (column, hits) == ("commune, tranche_age", 1)
+    assert "k=3" in message and "Gap" not in message and "80+" not in message
+
+
+def test_k_anonymity_lets_a_group_of_exactly_k_rows_pass(source):
+    model = _built(source, "k_near", _K_NEAR, _QI, kind="records", k=3, quasi_identifiers=["commune", "tranche_age"])
+    assert _fired(source, model, "k_anonymity") == []
+
+
+# l-diversity: no group of quasi-identifiers whose members all share one sensitive value.
+_L = {"commune": "quasi_identifier", "motif": "sensitive"}
+
+
+def test_l_diversity_fires_on_a_group_whose_members_share_one_sensitive_value(source):
+    rows = _rows(("Lyon", "voirie"), ("Lyon", "bruit"), ("Lyon", "voirie"), *[("Gap", "maladie rare")] * 3)
+    model = _built(source, "l_break", f"select * from (values {rows}) as t(commune, motif)", _L,
+                   kind="records", k=3, quasi_identifiers=["commune"], sensitive=["motif"])  # fmt: skip
+    ((column, hits, message),) = _fired(source, model, "l_diversity")
+    assert (column, hits) == ("motif", 1)
+    assert "maladie" not in message and "Gap" not in message
+
+
+def test_l_diversity_lets_a_group_with_two_distinct_sensitive_values_pass(source):
+    rows = _rows(("Lyon", "voirie"), ("Lyon", "bruit"), ("Lyon", "voirie"), *[("Gap", "maladie rare")] * 2,
+                 ("Gap", "voirie"))  # fmt: skip
+    model = _built(source, "l_near", f"select * from (values {rows}) as t(commune, motif)", _L,
+                   kind="records", k=3, quasi_identifiers=["commune"], sensitive=["motif"])  # fmt: skip
+    assert _fired(source, model, "l_diversity") == []
+
+
+# Small cells: every published count at least k, or suppressed (null).
+_CELLS = {"semaine": "public", "categorie": "public", "nb_signalements": "count"}
+
+
+def test_small_cells_fire_on_a_count_below_k(source):
+    rows = _rows(("2026-W47", "voirie", 12), ("2026-W47", "bruit", 10), ("2026-W47", "eclairage", None))
+    model = _built(source, "cells_break", f"select * from (values {rows}) as t(semaine, categorie, nb_signalements)",
+                   _CELLS, kind="aggregate", k=11, count_columns=["nb_signalements"])  # fmt: skip
+    ((column, hits, message),) = _fired(source, model, "small_cells")
+    assert (column, hits) == ("nb_signalements", 1)
+    assert "k=11" in message and "10" not in message.replace("k=11", "")
+
+
+def test_small_cells_let_a_count_of_exactly_k_and_a_suppressed_cell_pass(source):
+    rows = _rows(("2026-W47", "voirie", 12), ("2026-W47", "bruit", 11), ("2026-W47", "eclairage", None))
+    model = _built(source, "cells_near", f"select * from (values {rows}) as t(semaine, categorie, nb_signalements)",
+                   _CELLS, kind="aggregate", k=11, count_columns=["nb_signalements"])  # fmt: skip
+    assert _fired(source, model, "small_cells") == []
+
+
+# Secondary suppression: where a total is published, no group with exactly one suppressed cell.
+_TOTALS = {
+    "kind": "aggregate",
+    "k": 11,
+    "count_columns": ["nb"],
+    "totals": [{"dimension": "categorie", "total_value": "total", "group_by": ["semaine"], "measures": ["nb"]}],
+}
+_SUPP = {"semaine": "public", "categorie": "public", "nb": "count"}
+_SUPP_SELECT = "select * from (values {}) as t(semaine, categorie, nb)"
+
+
+def test_secondary_suppression_fires_on_one_suppressed_cell_beside_a_total(source):
+    rows = _rows(("2026-W46", "voirie", 20), ("2026-W46", "bruit", None), ("2026-W46", "total", 27),
+                 ("2026-W47", "voirie", 30), ("2026-W47", "total", 30))  # fmt: skip
+    model = _built(source, "supp_break", _SUPP_SELECT.format(rows), _SUPP, **_TOTALS)
+    ((column, hits, message),) = _fired(source, model, "secondary_suppression")
+    assert (column, hits) == ("nb", 1)
+    assert "27" not in message and "2026-W46" not in message
+
+
+def test_secondary_suppression_lets_two_suppressed_cells_or_no_total_pass(source):
+    rows = _rows(("2026-W46", "voirie", 20), ("2026-W46", "bruit", None), ("2026-W46", "eclairage", None),
+                 ("2026-W46", "total", 34),
+                 ("2026-W47", "voirie", 30), ("2026-W47", "bruit", None))  # fmt: skip  # no total that week
+    model = _built(source, "supp_near", _SUPP_SELECT.format(rows), _SUPP, **_TOTALS)
+    assert _fired(source, model, "secondary_suppression") == []
+
+
+def test_secondary_suppression_without_group_by_covers_the_whole_table(source):
+    # A single total row for the whole table: no group_by. One suppressed cell beside it is still a leak.
+    totals = {**_TOTALS, "totals": [{**_TOTALS["totals"][0], "group_by": []}]}
+    rows = _rows(("2026-W47", "voirie", 20), ("2026-W47", "bruit", None), ("2026-W47", "total", 27))
+    model = _built(source, "supp_whole", _SUPP_SELECT.format(rows), _SUPP, **totals)
+    assert [(c, n) for c, n, _ in _fired(source, model, "secondary_suppression")] == [("nb", 1)]
+
+
+# Cross-release: no release id published by the previous release of the same dataset.
+_IDS = {"identifiant": "release_id", "categorie": "quasi_identifier"}
+
+
+def test_cross_release_fires_on_an_id_the_previous_release_published(ledger):
+    reused, fresh = _fresh_ids(2)
+    ledger.execute(f"insert into {LEDGER} values ('jeu-de-test', '2026-W46', %s)", (reused,))
+    rows = _rows((reused, "voirie"), (fresh, "voirie"))
+    model = _built(ledger, "cross_break", f"select * from (values {rows}) as t(identifiant, categorie)", _IDS,
+                   kind="records", k=2)  # fmt: skip
+    ((column, hits, message),) = _fired(ledger, model, "cross_release")
+    assert (column, hits) == ("identifiant", 1)
+    assert reused not in message
+
+
+def test_cross_release_lets_an_id_published_by_another_dataset_pass(ledger):
+    (other,) = _fresh_ids(1)
+    ledger.execute(f"insert into {LEDGER} values ('un-autre-jeu', '2026-W46', %s)", (other,))
+    rows = _rows((other, "voirie"), (_fresh_ids(1)[0], "voirie"))
+    model = _built(ledger, "cross_near", f"select * from (values {rows}) as t(identifiant, categorie)", _IDS,
+                   kind="records", k=2)  # fmt: skip
+    assert _fired(ledger, model, "cross_release") == []
+
+
+# Detectors: every text column scanned for identifiers, whatever its name.
+_TEXT = {"categorie": "public", "commentaire": "public"}
+
+
+def test_detectors_fire_on_an_email_in_a_text_column(source):
+    detectors.install_functions(source)
+    rows = _rows(("voirie", "rien à signaler"), ("bruit", "écrire à jeanne.martin@example.org"), ("bruit", "ok"))
+    model = _built(source, "det_break", f"select * from (values {rows}) as t(categorie, commentaire)", _TEXT,
+                   kind="records", k=2)  # fmt: skip
+    found = _fired(source, model, "detectors")
+    assert ("commentaire", 1) in [(c, n) for c, n, _ in found]
+    assert all(c == "commentaire" for c, _, _ in found), found
+    assert "jeanne" not in repr(found)
+
+
+def test_detectors_let_categories_weeks_and_counts_pass(source):
+    detectors.install_functions(source)
+    rows = _rows(("voirie", "2026-W47"), ("éclairage public", "12"), ("nid-de-poule", "chaussée abîmée"))
+    model = _built(source, "det_near", f"select * from (values {rows}) as t(categorie, commentaire)", _TEXT,
+                   kind="records", k=2)  # fmt: skip
+    assert _fired(source, model, "detectors") == []
+
+
+# Release-id shape: the near miss (a random UUID from gen_random_uuid(), as release_scoped_id() draws it).
+def test_release_ids_drawn_by_postgresql_pass_the_shape_rule(source):
+    model = _built(source, "shape_near", "select gen_random_uuid()::text as identifiant, 'voirie' as categorie "
+                   "from generate_series(1, 20)", _IDS, kind="records", k=2)  # fmt: skip
+    assert _fired(source, model, "release_id_shape") == []
+
+
+def test_a_release_id_that_is_null_blocks(source):
+    model = _built(source, "shape_null", "select case when g = 3 then null else gen_random_uuid()::text end "
+                   "as identifiant, 'voirie' as categorie from generate_series(1, 5) g", _IDS,
+                   kind="records", k=2)  # fmt: skip
+    assert [(c, n) for c, n, _ in _fired(source, model, "release_id_shape")] == [("identifiant", 1)]
+
+
+# The allow-list is an expectation of GX itself (the published columns match the yml): run through run_gate.
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        # an extra column the yml does not declare
+        ("select 'voirie'::text as categorie, 'x'::text as surprise",
+         {("allow_list", "surprise")}),
+        # a declared column missing from the table
+        ("select 1 as autre", {("allow_list", "categorie"), ("allow_list", "autre")}),
+        # near miss: exactly the declared columns (in another order is fine too)
+        ("select 'voirie'::text as categorie", set()),
+    ],
+)  # fmt: skip
+def test_the_allow_list_fires_through_gx_on_an_extra_or_missing_column(source, warehouse_info, select, expected):
+    model = _built(source, "allow", "select 'voirie'::text as categorie from generate_series(1, 3)",
+                   {"categorie": "public"}, kind="records", k=2)  # fmt: skip
+    source.execute(sql.SQL("drop table {}").format(sql.Identifier(PUB, "allow")))
+    source.execute(sql.SQL("create table {} as ").format(sql.Identifier(PUB, "allow")) + sql.SQL(select))
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+    assert {(f.check, f.column) for f in findings if f.check == "allow_list"} == expected
+
+
+def test_l_diversity_without_quasi_identifiers_treats_the_table_as_one_group(source):
+    # Before: `group by true`, which PostgreSQL refuses; the rule could not run on such a table.
+    one = _built(source, "l_whole", "select 'voirie'::text as motif from generate_series(1, 4)", {"motif": "sensitive"},
+                 kind="records", k=2, sensitive=["motif"])  # fmt: skip
+    assert [(c, n) for c, n, _ in _fired(source, one, "l_diversity")] == [("motif", 1)]
+    two = _built(source, "l_whole2",
+                 "select (array['voirie', 'bruit'])[g % 2 + 1] as motif from generate_series(1, 4) g",
+                 {"motif": "sensitive"}, kind="records", k=2, sensitive=["motif"])  # fmt: skip
+    assert _fired(source, two, "l_diversity") == []
+
+
+def test_rules_without_a_join_run_through_gx(source, warehouse_info):
+    """GX aliases the batch itself in a query without a JOIN: the gate must not add a second alias there (it
+    did, and every such rule, k-anonymity included, failed to run and blocked every release)."""
+    model = _built(source, "k_gx", _K_BREAK, _QI, kind="records", k=3, quasi_identifiers=["commune", "tranche_age"])
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+    assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]

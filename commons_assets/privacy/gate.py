@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from psycopg import sql
+
 from commons_assets.privacy.policy import Policy, PublishedModel
 
 TEXT_TYPES = ("text", "varchar", "character varying")
@@ -67,12 +69,14 @@ def check_allow_list(actual: list[str], model: PublishedModel) -> list[Finding]:
     return findings
 
 
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+def _render(query: sql.Composable) -> str:
+    """A rule's SQL as text: GX's UnexpectedRowsExpectation takes a string. Every identifier and literal in it
+    was quoted by psycopg.sql; no connection is needed for that (psycopg's default adapters, UTF-8)."""
+    return query.as_string(None)
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _ids(columns) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
 
 
 def text_columns(model: PublishedModel) -> list[str]:
@@ -88,16 +92,20 @@ def detector_rule(model: PublishedModel) -> Rule | None:
     columns = [c for c in text_columns(model) if c not in release_id_columns(model)]
     if not columns:
         return None
-    scan = detectors.scan_sql(_BATCH, columns)
-    pairs = [(d.NAME, c) for d in detectors.DETECTORS for c in columns]
-    values = ", ".join(
-        f"({_lit(d)}, {_lit(c)}, s.{_q(detectors.scan_alias(d, c))})" for d, c in pairs
+    # scan_sql() quotes its columns itself; its text holds regex braces, so it is inserted, never formatted.
+    scan = sql.SQL(detectors.scan_sql(_BATCH, columns))
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {}, s.{})").format(
+            sql.Literal(d.NAME), sql.Literal(c), sql.Identifier(detectors.scan_alias(d.NAME, c))
+        )
+        for d in detectors.DETECTORS
+        for c in columns
     )
-    query = (
-        f"select v.kind, v.column_name, v.hits from ({scan}) as s "
-        f"cross join lateral (values {values}) as v(kind, column_name, hits) where v.hits > 0"
-    )
-    return Rule("detectors", query, "{model}.{column_name}: {hits} value(s) look like {kind}")
+    query = sql.SQL(
+        "select v.kind, v.column_name, v.hits from ({scan}) as s "
+        "cross join lateral (values {values}) as v(kind, column_name, hits) where v.hits > 0"
+    ).format(scan=scan, values=values)
+    return Rule("detectors", _render(query), "{model}.{column_name}: {hits} value(s) look like {kind}")
 
 
 def release_id_columns(model: PublishedModel) -> list[str]:
@@ -114,9 +122,12 @@ def release_id_rules(model: PublishedModel) -> list[Rule]:
     return [
         Rule(
             "release_id_shape",
-            f"select 'release_id_shape' as kind, {_lit(c)} as column_name, count(*) as hits "
-            f"from __COMMONS_BATCH__ where {_q(c)} is null or {_q(c)}::text !~ '{_RANDOM_UUID}' "
-            f"having count(*) > 0",
+            _render(
+                sql.SQL(
+                    "select 'release_id_shape' as kind, {name} as column_name, count(*) as hits "
+                    "from {batch} where {c} is null or {c}::text !~ {shape} having count(*) > 0"
+                ).format(name=sql.Literal(c), batch=_BATCH_SQL, c=sql.Identifier(c), shape=sql.Literal(_RANDOM_UUID))
+            ),
             "{model}.{column_name}: {hits} release id(s) not drawn by release_scoped_id() (a random UUID); "
             "build release ids with that macro",
         )
@@ -129,14 +140,14 @@ def k_anonymity_rule(model: PublishedModel) -> Rule | None:
     qis = model.spec.quasi_identifiers
     if model.spec.kind != "records" or not qis:
         return None
-    query = (
-        f"select 'k_anonymity' as kind, {_lit(', '.join(qis))} as column_name, count(*) as hits "
-        f"from (select count(*) as n from __COMMONS_BATCH__ group by {', '.join(map(_q, qis))}) as g "
-        f"where n < {model.spec.k} having count(*) > 0"
-    )
+    query = sql.SQL(
+        "select 'k_anonymity' as kind, {name} as column_name, count(*) as hits "
+        "from (select count(*) as n from {batch} group by {qis}) as g "
+        "where n < {k} having count(*) > 0"
+    ).format(name=sql.Literal(", ".join(qis)), batch=_BATCH_SQL, qis=_ids(qis), k=sql.Literal(model.spec.k))
     return Rule(
         "k_anonymity",
-        query,
+        _render(query),
         f"{{model}}: {{hits}} combination(s) of ({{column_name}}) shared by fewer than k={model.spec.k} rows",
     )
 
@@ -146,14 +157,22 @@ def l_diversity_rules(model: PublishedModel) -> list[Rule]:
     qis = model.spec.quasi_identifiers
     rules = []
     for column in model.spec.sensitive:
-        query = (
-            f"select 'l_diversity' as kind, {_lit(column)} as column_name, count(*) as hits from ("
-            f"select count(distinct {_q(column)}) as values, count({_q(column)}) as known "
-            f"from __COMMONS_BATCH__ group by {', '.join(map(_q, qis)) or 'true'}) as g "
-            f"where values = 1 having count(*) > 0"
+        query = sql.SQL(
+            "select 'l_diversity' as kind, {name} as column_name, count(*) as hits from ("
+            "select count(distinct {c}) as values, count({c}) as known "
+            "from {batch} group by {qis}) as g "
+            "where values = 1 having count(*) > 0"
+        ).format(
+            name=sql.Literal(column), c=sql.Identifier(column), batch=_BATCH_SQL,
+            # No quasi-identifier: the whole table is one group (`group by ()`; PostgreSQL refuses `group by true`).
+            qis=_ids(qis) if qis else sql.SQL("()"),
         )
         rules.append(
-            Rule("l_diversity", query, "{model}.{column_name}: {hits} group(s) whose members all share one value")
+            Rule(
+                "l_diversity",
+                _render(query),
+                "{model}.{column_name}: {hits} group(s) whose members all share one value",
+            )
         )
     return rules
 
@@ -163,8 +182,14 @@ def small_cell_rules(model: PublishedModel) -> list[Rule]:
     return [
         Rule(
             "small_cells",
-            f"select 'small_cells' as kind, {_lit(column)} as column_name, count(*) as hits from __COMMONS_BATCH__ "
-            f"where {_q(column)} < {model.spec.k} having count(*) > 0",
+            _render(
+                sql.SQL(
+                    "select 'small_cells' as kind, {name} as column_name, count(*) as hits from {batch} "
+                    "where {c} < {k} having count(*) > 0"
+                ).format(
+                    name=sql.Literal(column), batch=_BATCH_SQL, c=sql.Identifier(column), k=sql.Literal(model.spec.k)
+                )
+            ),
             f"{{model}}.{{column_name}}: {{hits}} cell(s) below k={model.spec.k} are not suppressed",
         )
         for column in model.spec.count_columns
@@ -175,20 +200,23 @@ def secondary_suppression_rules(model: PublishedModel) -> list[Rule]:
     """Where a total is published, no group has exactly one suppressed cell (it would be total − others)."""
     rules = []
     for total in model.spec.totals:
-        group = ", ".join(map(_q, total.group_by))
         for measure in total.measures:
-            m, d = _q(measure), _q(total.dimension)
-            query = (
-                f"select 'secondary_suppression' as kind, {_lit(measure)} as column_name, count(*) as hits from ("
-                f"select count(*) filter (where {d} <> {_lit(total.total_value)} and {m} is null) as hidden, "
-                f"bool_or({d} = {_lit(total.total_value)} and {m} is not null) as has_total "
-                f"from __COMMONS_BATCH__ group by {group}) as g "
-                f"where has_total and hidden = 1 having count(*) > 0"
+            query = sql.SQL(
+                "select 'secondary_suppression' as kind, {name} as column_name, count(*) as hits from ("
+                "select count(*) filter (where {d} <> {total} and {m} is null) as hidden, "
+                "bool_or({d} = {total} and {m} is not null) as has_total "
+                "from {batch} group by {group}) as g "
+                "where has_total and hidden = 1 having count(*) > 0"
+            ).format(
+                name=sql.Literal(measure), d=sql.Identifier(total.dimension), m=sql.Identifier(measure),
+                total=sql.Literal(total.total_value), batch=_BATCH_SQL,
+                # A total of the whole table has no group_by: the table is then one group, `group by ()`.
+                group=_ids(total.group_by) if total.group_by else sql.SQL("()"),
             )
             rules.append(
                 Rule(
                     "secondary_suppression",
-                    query,
+                    _render(query),
                     "{model}.{column_name}: {hits} group(s) where the one suppressed cell equals total minus the others",
                 )
             )
@@ -200,9 +228,16 @@ def cross_release_rules(model: PublishedModel, release_ids: str) -> list[Rule]:
     return [
         Rule(
             "cross_release",
-            f"select 'cross_release' as kind, {_lit(c.name)} as column_name, count(*) as hits "
-            f"from __COMMONS_BATCH__ as b join {release_ids} as l "
-            f"on l.dataset = {_lit(model.dataset)} and l.release_id = b.{_q(c.name)} having count(*) > 0",
+            _render(
+                sql.SQL(
+                    "select 'cross_release' as kind, {name} as column_name, count(*) as hits "
+                    "from {batch} as b join {ledger} as l "
+                    "on l.dataset = {dataset} and l.release_id = b.{c} having count(*) > 0"
+                ).format(
+                    name=sql.Literal(c.name), batch=_BATCH_SQL, ledger=sql.SQL(release_ids),
+                    dataset=sql.Literal(model.dataset), c=sql.Identifier(c.name),
+                )
+            ),
             "{model}.{column_name}: {hits} identifier(s) already published by the previous release",
         )
         for c in model.columns
@@ -275,62 +310,80 @@ def source_identifier_rules(
     release_ids = [c for c in release_id_columns(model) if c in columns]
     if not columns:
         return []
-    published = " union all ".join(
-        f"select distinct {_lit(c)} as column_name, {_q(c)}::text as value, {str(c in release_ids).lower()} "
-        f"as is_release_id from {_BATCH} where {_q(c)} is not null"
+    published = sql.SQL(" union all ").join(
+        sql.SQL(
+            "select distinct {name} as column_name, {c}::text as value, {is_id} as is_release_id "
+            "from {batch} where {c} is not null"
+        ).format(name=sql.Literal(c), c=sql.Identifier(c), is_id=sql.Literal(c in release_ids), batch=_BATCH_SQL)
         for c in columns
     )
-    # Flags computed in one pass over the published values, each a one-time filter on a source scan.
-    flags = {f"hash_{n}": f"bool_or(length(value) = {n} and value ~ '^[0-9a-f]+$')" for n, _ in _HASHES}
-    branches = []
+    # Flags computed in one pass over the published values, each a one-time filter on a source scan. The
+    # shapes and hash templates are this module's own constant SQL: inserted as they are (regex braces).
+    flags: dict[str, sql.Composable] = {
+        f"hash_{n}": sql.SQL("bool_or(length(value) = {n} and value ~ '^[0-9a-f]+$')").format(n=sql.Literal(n))
+        for n, _ in _HASHES
+    }
+    branches: list[sql.Composable] = []
     for table, classes in sorted(policy.sources.items()):
         direct = [c for c, cls in sorted(classes.items()) if cls == "direct_identifier"]
         keys = [c for c, cls in sorted(classes.items()) if cls == "internal_id"]
         types = (source_types or {}).get(table, {})
-        source = f"{_q(policy.source_schema)}.{_q(table)}"
+        source = sql.Identifier(policy.source_schema, table)
         # (column, kind): a direct identifier may appear nowhere; a key only matters in a release id (a
         # category may well be "12"); a hash may appear nowhere.
         plain = [(c, "direct") for c in direct] + [(c, "key") for c in keys if release_ids]
 
-        def text_form(column: str) -> str:
-            return _TEXT_FORMS.get(types.get(column, "text"), "{v}::text").format(v=f"s.{_q(column)}")
+        def text_form(column: str) -> sql.Composable:
+            template = _TEXT_FORMS.get(types.get(column, "text"), "{v}::text")
+            return sql.SQL(template).format(v=sql.Identifier("s", column))
 
         # One SELECT per column rather than a lateral VALUES per row: PostgreSQL streams each column straight
         # into the join, several times faster on tens of millions of rows.
         for c, kind in plain:
-            branch = (
-                f"select {_lit(table)} as source_table, {text_form(c)} as value, {_lit(kind)} as kind "
-                f"from {source} as s"
-            )
+            branch = sql.SQL(
+                "select {table} as source_table, {value} as value, {kind} as kind from {source} as s"
+            ).format(table=sql.Literal(table), value=text_form(c), kind=sql.Literal(kind), source=source)
             shape = _SHAPES.get(types.get(c, "text"))
             if shape:
                 flag = f"shape_{len(flags)}"
-                flags[flag] = f"bool_or({'is_release_id and ' if kind == 'key' else ''}({shape}))"
-                branch += f" where (select {flag} from flags)"
+                flags[flag] = sql.SQL("bool_or({only_ids}({shape}))").format(
+                    only_ids=sql.SQL("is_release_id and " if kind == "key" else ""), shape=sql.SQL(shape)
+                )
+                branch = sql.SQL("{branch} where (select {flag} from flags)").format(
+                    branch=branch, flag=sql.Identifier(flag)
+                )
             branches.append(branch)
         for length, function in _HASHES:
             for c in direct + keys:
                 branches.append(
-                    f"select {_lit(table)} as source_table, {function.format(v=text_form(c))} as value, "
-                    f"'hash' as kind from {source} as s where (select hash_{length} from flags)"
+                    sql.SQL(
+                        "select {table} as source_table, {value} as value, 'hash' as kind from {source} as s "
+                        "where (select {flag} from flags)"
+                    ).format(
+                        table=sql.Literal(table),
+                        value=sql.SQL(function).format(v=text_form(c)),
+                        source=source,
+                        flag=sql.Identifier(f"hash_{length}"),
+                    )
                 )
     if not branches:
         return []
-    computed = ", ".join(f"{expr} as {name}" for name, expr in flags.items())
-    union = " union all ".join(branches)
-    query = (
-        f"with published as ({published}), "
-        f"flags as (select {computed} from published), "
-        f"source_values as ({union}) "
-        f"select v.source_table as kind, p.column_name, count(distinct p.value) as hits "
-        f"from source_values as v join published as p on p.value = v.value "
-        f"and (v.kind in ('direct', 'hash') or (v.kind = 'key' and p.is_release_id)) "
-        f"group by v.source_table, p.column_name"
+    computed = sql.SQL(", ").join(
+        sql.SQL("{expr} as {name}").format(expr=expr, name=sql.Identifier(name)) for name, expr in flags.items()
     )
+    query = sql.SQL(
+        "with published as ({published}), "
+        "flags as (select {computed} from published), "
+        "source_values as ({union}) "
+        "select v.source_table as kind, p.column_name, count(distinct p.value) as hits "
+        "from source_values as v join published as p on p.value = v.value "
+        "and (v.kind in ('direct', 'hash') or (v.kind = 'key' and p.is_release_id)) "
+        "group by v.source_table, p.column_name"
+    ).format(published=published, computed=computed, union=sql.SQL(" union all ").join(branches))
     return [
         Rule(
             "source_identifier",
-            query,
+            _render(query),
             "{model}.{column_name}: {hits} value(s) equal (or hash) an identifier of the source's {kind}",
         )
     ]
@@ -358,18 +411,28 @@ def _quiet_gx() -> None:
 
 
 _BATCH = "__COMMONS_BATCH__"
+_BATCH_SQL = sql.SQL(_BATCH)
 _LONE_COLON = re.compile(r"(?<!:):(?!:)")
-# GX puts the batch in as an unaliased `(SELECT * FROM …)`; PostgreSQL 15 and older refuse a subquery in FROM
-# without an alias ("subquery in FROM must have an alias"), so every use of the batch that has none gets one.
+# GX (1.x) puts the batch in as `(SELECT * FROM …) AS subselect`, except in a query holding a JOIN, where it
+# leaves the alias to the query and writes a bare `(SELECT * FROM …)`. PostgreSQL 15 and older refuse a
+# subquery in FROM without an alias ("subquery in FROM must have an alias"), so in a query with a JOIN every
+# use of the batch that has none gets one; in a query without, GX's alias is already there and a second one
+# would be a syntax error.
 _UNALIASED_BATCH = re.compile(re.escape(_BATCH) + r"(?!\s+as\b)", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+_JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
 
 
 def for_gx(query: str) -> str:
     """Make our SQL safe for UnexpectedRowsExpectation, which runs `str.format(batch=…)` then SQLAlchemy's
-    `text()`: double the braces of regex quantifiers and escape the colons `text()` would read as binds."""
+    `text()`: double the braces of regex quantifiers, escape the colons `text()` would read as binds, and
+    alias the batch where GX does not."""
+    has_join = bool(_JOIN.search(_QUOTED.sub(" ", query)))
     query = query.replace("{", "{{").replace("}", "}}")
     query = _LONE_COLON.sub(r"\\:", query)
-    return _UNALIASED_BATCH.sub("{batch} as batch_rows", query).replace(_BATCH, "{batch}")
+    if has_join:
+        query = _UNALIASED_BATCH.sub("{batch} as batch_rows", query)
+    return query.replace(_BATCH, "{batch}")
 
 
 def _findings_of(item, meta: dict, model: PublishedModel, rules: list[Rule]) -> list[Finding]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from commons_assets.errors import PolicyError
@@ -106,10 +107,6 @@ class Policy:
             if model.name == name:
                 return model
         raise KeyError(name)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _source_yml_hint(table: str, column: str) -> str:
@@ -209,7 +206,7 @@ def load_policy(manifest: Mapping) -> Policy:
                 name=node["name"],
                 unique_id=node["unique_id"],
                 schema=node["schema"],
-                relation=f"{_quote(node['schema'])}.{_quote(node.get('alias') or node['name'])}",
+                relation=sql.Identifier(node["schema"], node.get("alias") or node["name"]).as_string(None),
                 spec=spec,
                 columns=tuple(columns),
             )

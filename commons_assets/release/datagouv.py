@@ -26,21 +26,20 @@ Why not the official `datagouv-client` (0.5.1, read from its code)? It serves no
   portal: a forgotten argument there sends requests to www.data.gouv.fr;
 - its HTTP stack, niquests, pulls urllib3-future, which rewrites `site-packages/urllib3` at interpreter start
   (a `.pth` file) under requests, Dagster and dbt: a change to the whole environment for a thin wrapper.
-So this module keeps its own small HTTP layer on `requests`, with the retry policy the release needs.
+So this module calls the API through the project's own HTTP client (`commons_assets.http`), whose retry
+policy is the one a release needs.
 
 The API key is sent in the `X-API-KEY` header only: it is left out of the settings' repr, and every message
-this module builds from a server answer or a network error is passed through `_redact`.
+built from a server answer or a network error is redacted by the HTTP client.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
 import ipaddress
 import logging
 import os
-import random
 import re
 import time
 import uuid
@@ -50,9 +49,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 
+from commons_assets import http
 from commons_assets.release.licences import check_release_licence
 from commons_assets.settings import SettingsError
 
@@ -75,16 +74,9 @@ _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # A data.gouv.fr tag, as udata stores it: lower case slug, 3 to 96 characters.
 _TAG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
-_RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
-# 0.5 s, 1 s, 2 s… capped at 30 s, each drawn between half and all of it: a restarting API or a load balancer
-# switching over is back within a few tries, and clients that failed together do not retry together.
-_BACKOFF_BASE = 0.5
-_BACKOFF_CAP = 30.0
 _CONNECT_TIMEOUT = 10.0
 # One request, the upload of a large file included: a read stalled this long is a dead connection.
 _READ_TIMEOUT = 300.0
-_MAX_MESSAGE = 300
-_REDACTED = "[redacted]"
 # Written into `extras` so that a dataset or resource created by a run that died before recording its id in
 # the ids file is found and reused by the next run, instead of being duplicated.
 _MARKER_SLUG = "commons_assets:slug"
@@ -687,33 +679,28 @@ class _IdsFile:
 # ------------------------------------------------------------------------------------------------- HTTP
 
 
-class _Transient(Exception):
-    """A failure worth retrying: 429, 5xx, a timeout or a dropped connection."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 class _Api:
-    """requests, with the retry policy of a release: 429, 5xx, timeouts and dropped connections are retried
-    with backoff and jitter (or after `Retry-After`) until the run's deadline; anything else fails at once."""
+    """data.gouv.fr's API through the project's HTTP client (commons_assets.http): 429, 5xx, timeouts and
+    dropped connections are retried with backoff and jitter (or after `Retry-After`) until the run's deadline;
+    anything else fails at once. This class only turns the client's errors into the publisher's messages."""
 
     def __init__(self, settings: DatagouvSettings, deadline: float, deadline_s: float):
         self.base_url = settings.base_url
         self.environment = settings.environment
         self.organization = settings.organization
-        self._key = settings.api_key
-        self._deadline = deadline
         self._deadline_s = deadline_s
-        self._session = requests.Session()
-        self._session.headers.update(
-            {"X-API-KEY": settings.api_key, "User-Agent": "commons-assets", "Accept": "application/json"}
+        self._http = http.HttpClient(
+            deadline_s=deadline_s,
+            deadline_at=deadline,
+            secrets=[settings.api_key],
+            headers={"X-API-KEY": settings.api_key, "User-Agent": "commons-assets", "Accept": "application/json"},
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
+            logger=log,
         )
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def upload(self, path: str, fp: _FilePlan, on_transient: Callable[[], Any] | None = None):
         return self.call("POST", path, upload=fp, on_transient=on_transient)
@@ -732,113 +719,47 @@ class _Api:
         found (a non-idempotent call checks there whether its lost answer had in fact succeeded)."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         what = f"{method} {urlsplit(url).path}"
-        attempt = 0
-        while True:
-            try:
-                return self._once(method, url, what, json, upload, accept)
-            except _Transient as err:
-                failure = err
-            attempt += 1
-            if on_transient is not None:
-                found = on_transient()
-                if found is not None:
-                    return found
-            delay = self._delay(attempt, failure.retry_after)
-            if time.monotonic() + delay > self._deadline:
-                raise DatagouvError(
-                    self._redact(
-                        f"{what} on {self.base_url} failed {attempt} time(s), last with {failure.reason}; "
-                        f"gave up: the next try, in {delay:.1f} s, would pass the run's {self._deadline_s:g} s deadline"
-                    )
-                ) from None
-            log.warning("%s: %s, retry %d in %.1f s", what, self._redact(failure.reason), attempt, delay)
-            time.sleep(delay)
-
-    def _once(self, method, url, what, json, upload, accept) -> requests.Response:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise DatagouvError(f"{what} on {self.base_url}: the {self._deadline_s:g} s deadline passed")
-        headers = {}
-        body = None
+        body = headers = None
         if upload is not None:
-            body = _Multipart(upload.local, upload.upload_name)
-            headers["Content-Type"] = body.content_type
+            # A fresh stream for each attempt: the previous one was consumed.
+            boundary = uuid.uuid4().hex
+            headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+            def body():
+                return _Multipart(upload.local, upload.upload_name, boundary)
+
         try:
-            response = self._session.request(
-                method,
-                url,
-                json=json,
-                data=body,
-                headers=headers,
-                timeout=(min(_CONNECT_TIMEOUT, remaining), min(_READ_TIMEOUT, remaining)),
-                allow_redirects=False,
+            return self._http.request(
+                method, url, what=what, json=json, body=body, headers=headers, accept=accept, on_transient=on_transient
             )
-        except requests.Timeout:
-            raise _Transient("a timeout") from None
-        except requests.ConnectionError as err:
-            raise _Transient(f"a dropped connection ({type(_root(err)).__name__})") from None
-        finally:
-            if body is not None:
-                body.close()
-        status = response.status_code
-        if 200 <= status < 300 or status in accept:
-            return response
-        if status in _RETRYABLE_STATUS:
-            raise _Transient(f"HTTP {status}", _retry_after(response.headers.get("Retry-After")))
-        if status in (401, 403):
-            raise DatagouvError(f"{ENV_API_KEY} refused by {self.base_url} ({status} on {what})")
-        # 400, 404, 409, 413, 415…: the request itself is wrong, and would be again.
-        raise DatagouvError(self._redact(f"{what} refused by {self.base_url} ({status}): {_message(response)}"))
+        except http.HttpError as err:
+            failure = err
+        # Raised here, outside the except block: the client's exception is neither the cause nor the context.
+        raise self._error(failure, what)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            # At least what the server asked, plus a little so that throttled clients do not come back together.
-            return retry_after + random.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
-        ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, _REDACTED) if self._key else text
-
-
-def _root(err: BaseException) -> BaseException:
-    while err.__context__ is not None or err.__cause__ is not None:
-        err = err.__cause__ or err.__context__
-    return err
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _message(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        text = body.get("message") or body.get("errors") or body if isinstance(body, dict) else body
-    except ValueError:
-        text = response.text
-    text = " ".join(str(text).split())
-    return text[:_MAX_MESSAGE] + ("…" if len(text) > _MAX_MESSAGE else "")
+    def _error(self, err: http.HttpError, what: str) -> DatagouvError:
+        if isinstance(err, http.Refused):
+            if err.status in (401, 403):
+                return DatagouvError(f"{ENV_API_KEY} refused by {self.base_url} ({err.status} on {what})")
+            # 400, 404, 409, 413, 415…: the request itself is wrong, and would be again.
+            return DatagouvError(f"{what} refused by {self.base_url} ({err.status}): {err.text}")
+        if isinstance(err, http.GaveUp):
+            if err.next_delay is None:
+                return DatagouvError(f"{what} on {self.base_url}: {err}")
+            return DatagouvError(
+                f"{what} on {self.base_url} failed {err.attempts} time(s), last with {err.reason}; gave up: the "
+                f"next try, in {err.next_delay:.1f} s, would pass the run's {self._deadline_s:g} s deadline"
+            )
+        if isinstance(err, http.DeadlinePassed):
+            return DatagouvError(f"{what} on {self.base_url}: the {self._deadline_s:g} s deadline passed")
+        return DatagouvError(f"{err} (on {self.base_url})")
 
 
 class _Multipart:
     """A multipart/form-data body holding one file, streamed from disk with its length known in advance, so
     that a large CSV is never read into memory and is sent with a Content-Length (udata needs one)."""
 
-    def __init__(self, path: Path, upload_name: str):
-        boundary = uuid.uuid4().hex
+    def __init__(self, path: Path, upload_name: str, boundary: str):
         self.content_type = f"multipart/form-data; boundary={boundary}"
         self._head = (
             f"--{boundary}\r\n"

@@ -27,23 +27,17 @@ event names.
 
 The token: Matomo recommends sending `token_auth` as a POST field, never in the URL, where proxies and access
 logs would keep it. This module sends it only in the POST body and keeps it out of every message, log line
-and exception it produces (it is replaced by "[redacted]" should Matomo ever echo it back).
+and exception it produces (the HTTP client replaces it by "[redacted]" should Matomo ever echo it back).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import logging
 import os
 import re
-import socket
-import ssl
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +45,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commons_assets.http import DeadlinePassed, GaveUp, HttpClient, HttpError, Refused
 from commons_assets.settings import SettingsError
 from commons_assets.week import Week
 
@@ -67,15 +62,13 @@ VISITS_SUMMARY_LABEL = "total"
 # A weekly report of a small service answers in a few seconds; 30 s leaves room for an instance that archives
 # the week on the fly (browser-triggered archiving) without hanging a Dagster run.
 DEFAULT_TIMEOUT = 30.0
-# 4 attempts with 2 s, 4 s, 8 s between them: a restarting PHP-FPM or a database failover is over by then,
-# and the whole call stays under three minutes.
+# 4 attempts, up to 2 s, 4 s, 8 s apart (jittered; or what Retry-After asks): a restarting PHP-FPM or a
+# database failover is over by then.
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_BACKOFF = 2.0
 _MAX_BACKOFF = 30.0
-# An error page or an error body is read up to this size, for its message only.
-_MAX_ERROR_BODY = 64 * 1024
-_REDACTED = "[redacted]"
-_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# One deadline for the four reports of a week, retries included: a Dagster run never hangs on Matomo.
+DEFAULT_DEADLINE = 600.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -168,7 +161,9 @@ class MatomoUsageRow:
 
 
 class MatomoClient:
-    """Calls Matomo's Reporting API: bounded retries on server errors and timeouts, one-line errors."""
+    """Calls Matomo's Reporting API through the project's HTTP client (commons_assets.http): 429, 5xx, timeouts
+    and dropped connections retried with backoff (or after Retry-After), at most `max_attempts` times per call
+    and within one deadline for every call of the client; one-line errors that never show the token."""
 
     def __init__(
         self,
@@ -177,6 +172,7 @@ class MatomoClient:
         timeout: float = DEFAULT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff: float = DEFAULT_BACKOFF,
+        deadline_s: float = DEFAULT_DEADLINE,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -184,8 +180,22 @@ class MatomoClient:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
-        # Built here, not at import: urllib reads the proxy variables (https_proxy…) when it builds an opener.
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.deadline_s = deadline_s
+        # Built here, not at import: requests reads the proxy variables (https_proxy…) when it sends.
+        self._http = HttpClient(
+            deadline_s=deadline_s,
+            secrets=[settings.token],
+            headers={"Accept": "application/json", "User-Agent": "commons-assets (usage statistics)"},
+            max_attempts=max_attempts,
+            backoff=backoff,
+            backoff_cap=_MAX_BACKOFF,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            logger=log,
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
     def call(self, method: str, **params: Any) -> Any:
         """The decoded JSON of `method` for the configured site. Raises MatomoError."""
@@ -194,74 +204,46 @@ class MatomoClient:
         # The token travels in the POST body only.
         body = urllib.parse.urlencode({"token_auth": self.settings.token}).encode()
         what = f"{method} ({_describe(params)})"
-        for attempt in range(1, self.max_attempts + 1):
-            log.debug("Matomo %s, attempt %d/%d", what, attempt, self.max_attempts)
-            try:
-                status, content_type, payload = self._post(url, body)
-            except _Retryable as err:
-                reason = self._redact(str(err))
-                if attempt == self.max_attempts:
-                    raise MatomoError(
-                        f"Matomo {what} failed after {attempt} attempts: {reason}"
-                    ) from None
-                delay = min(self.backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
-                log.warning("Matomo %s: %s; retrying in %.1f s (attempt %d/%d)", what, reason, delay, attempt,
-                            self.max_attempts)
-                time.sleep(delay)
-                continue
-            return self._decode(what, status, content_type, payload)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _post(self, url: str, body: bytes) -> tuple[int, str, bytes]:
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-                "User-Agent": "commons-assets (usage statistics)",
-            },
-        )
+        log.debug("Matomo %s", what)
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return response.status, response.headers.get("Content-Type", ""), response.read()
-        except urllib.error.HTTPError as err:
-            try:
-                payload = err.read(_MAX_ERROR_BODY)
-            except (OSError, http.client.HTTPException, TimeoutError):
-                payload = b""
-            finally:
-                err.close()
-            if err.code in _RETRYABLE_STATUS:
-                raise _Retryable(f"HTTP {err.code}{_error_message_suffix(payload, self._redact)}") from None
-            if 300 <= err.code < 400:
-                location = self._redact(err.headers.get("Location", "?") if err.headers else "?")
-                raise MatomoError(
-                    f"Matomo answered a redirect (HTTP {err.code}) to {location} for {_method_of(url)}: set "
+            response = self._http.request(
+                "POST",
+                url,
+                what=f"Matomo {what}",
+                body=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        except HttpError as err:
+            failure = err
+        else:
+            return self._decode(what, response.status_code, response.headers.get("Content-Type", ""), response.content)
+        # Raised here, outside the except block: the client's exception is neither the cause nor the context.
+        raise self._error(failure, method, what)
+
+    def _error(self, err: HttpError, method: str, what: str) -> MatomoError:
+        if isinstance(err, Refused):
+            suffix = _error_message_suffix(err.body.encode(), self._redact)
+            if 300 <= err.status < 400:
+                return MatomoError(
+                    f"Matomo answered a redirect (HTTP {err.status}) to {err.location or '?'} for {method}: set "
                     f"{ENV_URL} to the address the instance redirects to"
-                ) from None
-            if err.code in (401, 403):
-                raise MatomoError(
-                    f"Matomo refused the token (HTTP {err.code}) for {_method_of(url)}: check {ENV_TOKEN} and "
-                    f"that its user has 'view' access to site {self.settings.site_id}"
-                    f"{_error_message_suffix(payload, self._redact)}"
-                ) from None
-            raise MatomoError(
-                f"Matomo answered HTTP {err.code} for {_method_of(url)}{_error_message_suffix(payload, self._redact)}"
-            ) from None
-        except (TimeoutError, socket.timeout) as err:
-            raise _Retryable(f"no answer within {self.timeout:g} s ({type(err).__name__})") from None
-        except urllib.error.URLError as err:
-            reason = err.reason
-            if isinstance(reason, (TimeoutError, socket.timeout)):
-                raise _Retryable(f"no answer within {self.timeout:g} s") from None
-            if isinstance(reason, ssl.SSLError):
-                # A certificate problem does not go away by asking again.
-                raise MatomoError(f"TLS with {self.settings.url} failed: {reason}") from None
-            raise _Retryable(f"cannot reach {self.settings.url}: {reason}") from None
-        except (ConnectionError, http.client.HTTPException) as err:
-            raise _Retryable(f"connection to {self.settings.url} broke: {type(err).__name__}") from None
+                )
+            if err.status in (401, 403):
+                return MatomoError(
+                    f"Matomo refused the token (HTTP {err.status}) for {method}: check {ENV_TOKEN} and "
+                    f"that its user has 'view' access to site {self.settings.site_id}{suffix}"
+                )
+            return MatomoError(f"Matomo answered HTTP {err.status} for {method}{suffix}")
+        if isinstance(err, GaveUp):
+            message = f"Matomo {what} failed after {err.attempts} attempts: {err.reason}"
+            if err.next_delay is not None:
+                message += (
+                    f"; gave up: the next try, in {err.next_delay:.1f} s, would pass the {self.deadline_s:g} s deadline"
+                )
+            return MatomoError(message)
+        if isinstance(err, DeadlinePassed):
+            return MatomoError(f"Matomo {what}: the {self.deadline_s:g} s deadline passed")
+        return MatomoError(str(err))  # TLS: a certificate problem does not go away by asking again
 
     def _decode(self, what: str, status: int, content_type: str, payload: bytes) -> Any:
         try:
@@ -278,32 +260,11 @@ class MatomoClient:
         return data
 
     def _redact(self, text: str) -> str:
-        token = self.settings.token
-        for form in {token, urllib.parse.quote(token, safe=""), urllib.parse.quote_plus(token)}:
-            if form:
-                text = text.replace(form, _REDACTED)
-        return text
-
-
-class _Retryable(Exception):
-    """A failure worth another attempt: a server error, a timeout, a broken connection."""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are not followed: urllib would turn the POST into a GET and drop the token on the way, and
-    Matomo would then answer a puzzling authentication error. The address to use is reported instead."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+        return self._http.redact(text)
 
 
 def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in params.items())
-
-
-def _method_of(url: str) -> str:
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-    return query.get("method", ["?"])[0]
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -329,10 +290,18 @@ def fetch_week(
     timeout: float = DEFAULT_TIMEOUT,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     backoff: float = DEFAULT_BACKOFF,
+    deadline_s: float = DEFAULT_DEADLINE,
 ) -> list[MatomoUsageRow]:
     """Every label of the four reports for the ISO week starting on `week_monday`, raw."""
     week = Week(week_monday).label  # refuses anything but a Monday date
-    client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
+    client = MatomoClient(settings, timeout=timeout, max_attempts=max_attempts, backoff=backoff, deadline_s=deadline_s)
+    try:
+        return _fetch_week(client, settings, week_monday, week)
+    finally:
+        client.close()
+
+
+def _fetch_week(client: MatomoClient, settings: MatomoSettings, week_monday: dt.date, week: str) -> list[MatomoUsageRow]:
     # filter_limit=-1: Matomo returns 100 rows by default, silently; the rest would be lost.
     common = {"period": "week", "date": week_monday.isoformat(), "filter_limit": -1}
     rows: list[MatomoUsageRow] = []

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+from psycopg import sql
+
 FUNCTIONS_SQL = Path(__file__).with_name("functions.sql")
 SCHEMA = "commons_privacy"
 # PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
@@ -104,10 +106,6 @@ def scan_values(values: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def scan_alias(detector_name: str, column: str) -> str:
     """The result column of scan_sql() for one (detector, column): `<detector>__<column>`.
 
@@ -153,7 +151,8 @@ def scan_sql(table_sql: str, text_columns: list[str]) -> str:
         # Nothing to scan: a valid statement returning one empty row, without reading the table.
         return "select"
     slots = {column: f"v{i}" for i, column in enumerate(columns)}
-    source = ", ".join(f"{_quote_ident(column)}::text as {slot}" for column, slot in slots.items())
+    # Text, not a Composable: callers insert this statement into larger ones (the gate, through GX).
+    source = ", ".join(f"{sql.Identifier(column).as_string(None)}::text as {slot}" for column, slot in slots.items())
     grouping = ", ".join(f"grouping({slot}) as g{slot}" for slot in slots.values())
     sets = ", ".join(f"({slot})" for slot in slots.values())
     distinct = (
@@ -168,7 +167,7 @@ def scan_sql(table_sql: str, text_columns: list[str]) -> str:
         # CASE, not AND: the rows of the other columns' grouping sets must skip the predicate for sure.
         items.append(
             f"coalesce(sum(row_count) filter (where case when g{slot} = 0 then {predicate} else false end), 0)"
-            f"::bigint as {_quote_ident(alias)}"
+            f"::bigint as {sql.Identifier(alias).as_string(None)}"
         )
     return (
         f"with distinct_values as (\n    {distinct}\n)\n"
