@@ -149,7 +149,8 @@ def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys,
 
 SOURCE_COPIES = {
     # a direct identifier copied as it is, which no detector recognises
-    "last_name": f"select last_name from {S}.users order by user_id limit 1",
+    # (the longest one, so that the artefacts can be searched for it without matching common words)
+    "last_name": f"select last_name from {S}.users order by length(last_name) desc, user_id limit 1",
     # a hash of an email: a pseudonym, reversible by hashing every plausible email
     "hash_of_email": f"select md5(email) from {S}.users order by user_id limit 1",
 }
