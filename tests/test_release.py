@@ -7,7 +7,6 @@ that nothing here depends on the date the tests run on.
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 

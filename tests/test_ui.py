@@ -72,7 +72,9 @@ def browser():
 
 def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000)
+    page.goto(
+        dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000
+    )
     for model in ("reports_anonymised", "user_cohorts_weekly", "feature_usage_weekly"):
         page.get_by_text(model).first.wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "asset-graph.png"))
