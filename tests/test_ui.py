@@ -86,12 +86,12 @@ def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
     page.goto(dagster_ui + "/overview/automation", wait_until="networkidle", timeout=120_000)
     page.get_by_text("weekly_release_schedule").first.wait_for(timeout=60_000)
     page.goto(dagster_ui + "/runs", wait_until="networkidle", timeout=120_000)
-    # One row of the runs table holds both the job's exact name and the CLI's exact tag (the UI writes a tag
-    # as « key: value » or « key=value » depending on its version); a loose text match would find « cli »
-    # in any word of the page.
+    # One row of the runs list holds both the job's exact name and the CLI's exact tag (the UI writes a user
+    # tag as « key: value »); a loose text match would find « cli » in any word of the page. The rows are
+    # blocks, not table rows: the innermost block holding both, with a single run link, is one run's row.
     job = page.get_by_text(re.compile(r"^weekly_release$"))
-    tag = page.get_by_text(re.compile(r"^commons/launched_by\s*[:=]\s*cli$"))
-    row = page.locator("tr").filter(has=job).filter(has=tag)
-    row.first.wait_for(timeout=60_000)
-    assert row.count() >= 1
+    tag = page.get_by_text(re.compile(r"^commons/launched_by\s*:\s*cli$"))
+    row = page.locator("div").filter(has=job).filter(has=tag).last
+    row.wait_for(timeout=60_000)
+    assert row.locator("a[href*='/runs/']").count() == 1, "the tag and the job name are not in one run's row"
     page.close()
