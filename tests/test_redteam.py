@@ -71,8 +71,6 @@ DBT_TARGET = Path(__file__).resolve().parents[1] / "dbt_project" / "target"
 # a gate finding, as the CLI prints it: "      [kind] model.column: n value(s) …"
 FINDING = re.compile(r"^\s+\[(?P<kind>[^\]]+)\] (?P<where>[^\s:]+):", re.MULTILINE)
 
-pytestmark = pytest.mark.e2e
-
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -111,15 +109,16 @@ def _assert_blocked(code, out, err, target, before, values, *fragments):
 
 def _assert_nowhere_in_artefacts(values, commons_env: Path, tmp_path_factory) -> None:
     """Grep everything the runs left behind — the home (logs, Dagster event log and compute logs, staging),
-    every folder pytest handed out (releases), dbt's target folder — for the planted values. The embedded
-    warehouse's data files hold the source schema, where the values were planted on purpose."""
-    warehouse = (commons_env / "warehouse").resolve()
+    every folder pytest handed out (releases), dbt's target folder — for the planted values. PostgreSQL's own
+    data directories (wherever a server keeps them) hold the source schema, where the values were planted on
+    purpose: they are left out."""
     needles = [v.encode("utf-8") for v in values if len(v) >= 6]
     assert needles, "nothing to look for"
     found = []
     for root in (commons_env, tmp_path_factory.getbasetemp(), DBT_TARGET):
+        data_dirs = {marker.parent.resolve() for marker in root.rglob("PG_VERSION")}
         for path in root.rglob("*"):
-            if not path.is_file() or warehouse in path.resolve().parents:
+            if not path.is_file() or data_dirs & set(path.resolve().parents):
                 continue
             data = path.read_bytes()
             found += [str(path) for needle in needles if needle in data]
@@ -134,6 +133,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 # --- blocked: one case per check kind ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory):
     # a back-office edit of a category label: the one free-text path from the source to a published column
     value = "jeanne.dupond@exemple.fr"
@@ -156,6 +156,7 @@ SOURCE_COPIES = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("copy", sorted(SOURCE_COPIES))
 def test_a_source_identifier_in_a_published_column_blocks_the_release(
     copy, fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
@@ -171,6 +172,7 @@ def test_a_source_identifier_in_a_published_column_blocks_the_release(
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
 
 
+@pytest.mark.e2e
 def test_a_value_outside_the_accepted_values_blocks_the_release(
     fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
 ):
@@ -185,6 +187,7 @@ def test_a_value_outside_the_accepted_values_blocks_the_release(
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
 
 
+@pytest.mark.e2e
 def test_a_new_source_column_blocks_the_release(fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory):
     value = "06 55 44 33 22"
     db.execute(f"alter table {S}.users add column telephone text")
@@ -198,6 +201,7 @@ def test_a_new_source_column_blocks_the_release(fresh_demo, db, tmp_path, capsys
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
 
 
+@pytest.mark.e2e
 def test_an_id_reused_from_the_last_release_blocks_the_release(fresh_demo, db, tmp_path, capsys):
     """A model whose "random" ids come back from one release to the next (a sequence instead of a random
     draw). The warehouse's gen_random_uuid() is shadowed, for this database only, by a function that numbers
@@ -258,6 +262,7 @@ BY_DESIGN = [
 ]
 
 
+@pytest.mark.e2e
 def test_planted_values_are_never_selected_generalised_or_mapped_by_design(
     fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
 ):
@@ -311,6 +316,7 @@ def _plant_rare_people(db) -> dict:
     return {"signup_week": week, "departement": departement, "label": label}
 
 
+@pytest.mark.e2e
 def test_rare_combinations_inference_and_small_cells_are_suppressed_by_design(fresh_demo, db, tmp_path, capsys):
     planted = _plant_rare_people(db)
 
@@ -347,3 +353,18 @@ def test_rare_combinations_inference_and_small_cells_are_suppressed_by_design(fr
     assert all(int(r["nombre_evenements"]) >= K for r in usage if r["nombre_evenements"] != "")
     hidden = [r for r in usage if r["fonctionnalite"] != "total" and r["nombre_evenements"] == ""]
     assert len(hidden) >= 2
+
+
+def test_the_artefact_search_finds_a_planted_value_and_skips_postgresql_data(commons_env, tmp_path, tmp_path_factory):
+    """The search every e2e case ends with can fail: a value written in a searched folder is found, and one in a
+    PostgreSQL data directory (marked by PG_VERSION) is not."""
+    value = "planted.artefact@exemple.fr"
+    data_dir = tmp_path / "pgdata"
+    data_dir.mkdir()
+    (data_dir / "PG_VERSION").write_text("18\n")
+    (data_dir / "base.dat").write_bytes(value.encode())
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+    (tmp_path / "dagster.log").write_text(f"step failed on {value}\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="found in 1 artefact"):
+        _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+    (tmp_path / "dagster.log").unlink()
