@@ -41,7 +41,9 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | here: test_an_id_reused_from_the_last_release_blocks_the_release, |
 |    |                                            | test_a_source_identifier_*[hash_of_email];                        |
 |    |                                            | test_consecutive_releases.py (records added between releases)     |
-| 16 | leaks through artefacts, secrets           | here: _assert_nowhere_in_artefacts after every e2e case;          |
+| 16 | leaks through artefacts, secrets           | here: _assert_nowhere_in_artefacts after every e2e case (and      |
+|    |                                            | test_the_artefact_search_finds_a_planted_value_*); test_gate.py   |
+|    |                                            | (GX results and check metadata hold counts only);                 |
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
 | 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
 | 18 | people, not rows                           | issue 12 (no test yet)                                            |
