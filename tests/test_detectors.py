@@ -362,3 +362,106 @@ def test_scan_values_counts_per_detector():
     assert set(counts) == set(BY_NAME)
     assert counts["email"] == 1 and counts["phone_fr"] == 1 and counts["person_name"] == 1
     assert sum(counts.values()) == 3
+
+
+# --- the red team's leak variants (categories 1-10 of REDTEAM.md), decided here once ---------------------
+# tests/test_redteam.py releases one of them end to end; every other variant is proven at this level, where the
+# decision is made, by both engines.
+
+REDTEAM_VARIANTS = [
+    # 1. emails, plain and obfuscated
+    ("1-email", "jeanne.dupond@exemple.fr", "email"),
+    ("1-email", "Jean.Dupont+signalo@mairie-exemple.gouv.fr", "email"),
+    ("1-email", "jean.dupont [at] exemple [dot] fr", "email"),
+    ("1-email", "jean.dupont (at) exemple (dot) fr", "email"),
+    ("1-email", "marie.curie arobase laposte point net", "email"),
+    # 2. French phone numbers, every usual format, overseas
+    ("2-phone", "06 12 34 56 78", "phone_fr"),
+    ("2-phone", "0612345678", "phone_fr"),
+    ("2-phone", "06.12.34.56.78", "phone_fr"),
+    ("2-phone", "06-12-34-56-78", "phone_fr"),
+    ("2-phone", "+33 6 12 34 56 78", "phone_fr"),
+    ("2-phone", "+33 (0)6 12 34 56 78", "phone_fr"),
+    ("2-phone", "0033612345678", "phone_fr"),
+    ("2-phone", "01 42 76 40 40", "phone_fr"),
+    ("2-phone", "+262 692 12 34 56", "phone_fr"),
+    ("2-phone", "0692 12 34 56", "phone_fr"),
+    ("2-phone", "+590 690 12 34 56", "phone_fr"),
+    ("2-phone", "+687 75 12 34", "phone_fr"),
+    # 3. NIR with its key, with and without spaces, Corsica
+    ("3-nir", "185057800608491", "nir"),
+    ("3-nir", "1 85 05 78 006 084 91", "nir"),
+    ("3-nir", "2 94 03 75 120 005 91", "nir"),
+    ("3-nir", "290022A00412304", "nir"),
+    ("3-nir", "2 90 02 2B 004 123 31", "nir"),
+    # 4. IBAN, with and without spaces
+    ("4-iban", "FR76 3000 6000 0112 3456 7890 189", "iban"),
+    ("4-iban", "FR7630006000011234567890189", "iban"),
+    ("4-iban", "DE89370400440532013000", "iban"),
+    ("4-iban", "GB29 NWBK 6016 1331 9268 19", "iban"),
+    # 5. IP addresses, v4 and v6, alone, in a URL, in a user agent
+    ("5-ip", "192.168.12.34", "ip_address"),
+    ("5-ip", "2001:db8:85a3::8a2e:370:7334", "ip_address"),
+    ("5-ip", "http://82.64.12.7/signalement", "ip_address"),
+    ("5-ip", "http://[2001:db8::1]:8080/carte", "ip_address"),
+    ("5-ip", "Mozilla/5.0 (X11; Linux x86_64) 10.20.30.40", "ip_address"),
+    ("5-ip", "client=fe80::1ff:fe23:4567:890a ua=Firefox/120.0", "ip_address"),
+    # 6. vehicle plates, current (SIV) and former (FNI) formats
+    ("6-plate", "AB-123-CD", "vehicle_plate"),
+    ("6-plate", "AB 123 CD", "vehicle_plate"),
+    ("6-plate", "1234 AB 69", "vehicle_plate"),
+    ("6-plate", "123 ABC 75", "vehicle_plate"),
+    ("6-plate", "456 AB 2A", "vehicle_plate"),
+    # 7. coordinates with 3 or more decimals
+    ("7-coordinates", "48.85661, 2.35222", "coordinates"),
+    ("7-coordinates", "lat 43.29648", "coordinates"),
+    ("7-coordinates", "48.857;2.352", "coordinates"),
+    ("7-coordinates", "-21.115141, 55.536384", "coordinates"),
+    # 8. names and addresses where a category should be
+    ("8-name", "Jean Dupont", "person_name"),
+    ("8-name", "Mme Martin", "person_name"),
+    ("8-name", "DUPONT Marie", "person_name"),
+    ("8-address", "12 rue de la République", "postal_address"),
+    ("8-address", "3 bis avenue Victor Hugo 75016 Paris", "postal_address"),
+    ("8-address", "lieu-dit Les Granges, 12 chemin des Vignes", "postal_address"),
+    # 9. dates of birth, exact timestamps
+    ("9-date", "14/03/1987", "birth_date"),
+    ("9-date", "1987-03-14", "birth_date"),
+    ("9-date", "né le 14 mars 1987", "birth_date"),
+    ("9-date", "2026-11-17T09:31:12", "birth_date"),
+    ("9-date", "2026-11-17 09:31:12+01", "birth_date"),
+    # 10. URLs carrying personal data
+    ("10-url", "https://signalo.example.gouv.fr/suivi?email=paul", "url_personal_data"),
+    ("10-url", "https://signalo.example.gouv.fr/r?token=a8f5f167f44f4964", "url_personal_data"),
+    ("10-url", "/signalement?nom=dupont&tel=0612345678", "url_personal_data"),
+    ("10-url", "https://exemple.gouv.fr/compte?user_id=48213", "url_personal_data"),
+]
+# Near misses of the same categories: no detector may flag them (a 15-digit number with a wrong key is no NIR).
+REDTEAM_NEAR_MISSES = [
+    ("3-nir", "185057800608492"),
+    ("3-nir", "1 85 05 78 006 084 19"),
+    ("4-iban", "FR76 3000 6000 0112 3456 7890 188"),
+    ("7-coordinates", "48.86, 2.35"),
+    ("2-phone", "75011"),
+    ("10-url", "https://exemple.gouv.fr/carte?zoom=12&categorie=voirie"),
+]
+
+
+@pytest.mark.parametrize(
+    ("category", "value", "name"),
+    REDTEAM_VARIANTS,
+    ids=[f"{category}-{name}-{i}" for i, (category, _, name) in enumerate(REDTEAM_VARIANTS)],
+)
+def test_red_team_variant_is_flagged_by_its_detector_in_python_and_sql(conn, category, value, name):
+    module = BY_NAME[name]
+    assert module.matches(value), f"{category}: {name} misses {value!r}"
+    assert _sql_decisions(conn, module, [value]) == [True], f"{category}: {name} (SQL) misses {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("category", "value"), REDTEAM_NEAR_MISSES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(REDTEAM_NEAR_MISSES)]
+)
+def test_red_team_near_miss_is_flagged_by_no_detector_in_python_or_sql(conn, category, value):
+    assert _flagging(value) == [], f"{category}: {value!r} flagged by {_flagging(value)}"
+    for module in DETECTORS:
+        assert _sql_decisions(conn, module, [value]) == [False], f"{category}: {module.NAME} (SQL) flags {value!r}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-import time
 import traceback
 
 import psycopg
@@ -233,21 +232,17 @@ def test_a_server_error_is_retried_then_succeeds(fake_matomo, settings, caplog):
 
 def test_endless_server_errors_give_up_after_the_bounded_attempts(fake_matomo, settings, caplog):
     fake_matomo.script("Events.getCategory", (503, "Service Unavailable", 0))
-    started = time.monotonic()
     with pytest.raises(MatomoError, match=r"failed after 3 attempts: HTTP 503") as info:
         matomo.fetch_week(settings, WEEK_MONDAY, **_fast())
-    assert time.monotonic() - started < 5
-    assert len(fake_matomo.calls("Events.getCategory")) == 3
+    assert len(fake_matomo.calls("Events.getCategory")) == 3  # the bounded attempts, no more
     _assert_token_hidden(caplog, info.value)
 
 
 def test_a_timeout_is_retried_then_reported(fake_matomo, settings, caplog):
     fake_matomo.script("Events.getCategory", (200, _fixture("events_getCategory_week.json"), 1.5))
-    started = time.monotonic()
     with pytest.raises(MatomoError, match=r"failed after 2 attempts: no answer within 0.3 s") as info:
         matomo.fetch_week(settings, WEEK_MONDAY, **_fast(timeout=0.3, max_attempts=2))
-    assert time.monotonic() - started < 5
-    assert len(fake_matomo.calls("Events.getCategory")) == 2
+    assert len(fake_matomo.calls("Events.getCategory")) == 2  # each slow answer cut at the timeout, then retried
     _assert_token_hidden(caplog, info.value)
 
 

@@ -118,3 +118,25 @@ def test_schema_drift_lists_new_columns_of_known_tables_only():
     assert unclassified_columns(policy, actual) == ["users.telephone"]
     message = schema_drift_message(["users.telephone"])
     assert "users.telephone" in message and "_service__sources.yml" in message
+
+
+@pytest.mark.parametrize(
+    "new_column",
+    [
+        "telephone",  # a name that says what it holds
+        "notes_internes",  # an innocent name: whatever it holds, it is unclassified, so it blocks
+        "Email",  # a known name in another case is another column
+        "birth_date_2",
+    ],
+)
+def test_any_new_source_column_is_drift_whatever_its_name(new_column):
+    policy = load_policy(_manifest())
+    actual = {"users": ["user_id", "email", "birth_date", new_column]}
+    assert unclassified_columns(policy, actual) == [f"users.{new_column}"]
+
+
+def test_a_source_without_new_columns_is_no_drift():
+    # the near miss: the classified columns, in another order, or some of them gone, are not drift
+    policy = load_policy(_manifest())
+    assert unclassified_columns(policy, {"users": ["birth_date", "user_id", "email"]}) == []
+    assert unclassified_columns(policy, {"users": ["user_id"]}) == []

@@ -1,17 +1,63 @@
-"""Red team: leaks planted into a seeded demo service, each released through the real pipeline.
+"""Red team, end to end: one planted leak per kind of check, released through the real pipeline.
 
-Every category of ../shared/REDTEAM.md has several variants. Each case ends as it must:
-- "blocked": non-zero exit, target untouched, the message names the check and the column, never the value;
-- "by_design": the release goes out and the value is nowhere in it, generalised or suppressed by the models.
-Cases of one kind that plant into different places are released together (one run, each value checked on its
-own), so that the suite stays within CI's time. The last test greps everything the runs left behind — logs,
-the Dagster event log and compute logs, dbt's target folder, the staging folder, the releases — for every
-planted value, and finds none outside the source schema.
+Each kind of leak is proven once where it is decided — every variant of a detector in tests/test_detectors.py,
+every gate rule (broken, and a near miss) in tests/test_gate.py, the privacy policy in tests/test_policy.py —
+and here once per check kind, through the CLI, Dagster, dbt and the gate on a seeded demo. Each case ends as
+../shared/REDTEAM.md requires:
+- blocked: exit code 2, the target untouched, the check's kind and the column named on one line of stderr,
+  the planted value nowhere in stdout or stderr;
+- by design: the release goes out and the planted value (or person) is nowhere in it, and the published
+  files themselves show why (counts of at least k, no group sharing one status), read from the CSV rather
+  than by re-running the models' own filters.
+Every e2e case then greps every artefact its run left behind — logs, the Dagster home (event log, compute
+logs), dbt's target folder, the export staging folder, the releases — for the values it planted.
+
+Where each category of REDTEAM.md is proven:
+
+| #  | category                                   | proven by                                                         |
+|----|--------------------------------------------|-------------------------------------------------------------------|
+| 1  | emails, plain and obfuscated               | test_detectors.py::test_red_team_variant_* (1-email);             |
+|    |                                            | here: test_a_detector_finding_blocks_the_release (e2e)            |
+| 2  | phone numbers, every format, overseas      | test_detectors.py::test_red_team_variant_* (2-phone);             |
+|    |                                            | here: test_a_value_outside_the_accepted_values_blocks_the_release |
+| 3  | NIR, key checked, 2A/2B, wrong key         | test_detectors.py (3-nir variants and near misses,                |
+|    |                                            | test_nir_key_is_checked, test_corsican_nir_is_flagged)            |
+| 4  | IBAN                                       | test_detectors.py (4-iban, test_a_valid_iban_with_one_character_*)|
+| 5  | IPv4/IPv6 alone, in a URL, in a user agent | test_detectors.py (5-ip); here: by design (user agent, signup_ip);|
+|    |                                            | test_release.py::test_no_direct_identifier_reaches_any_output     |
+| 6  | vehicle plates                             | test_detectors.py (6-plate)                                       |
+| 7  | coordinates with 3+ decimals               | test_detectors.py (7-coordinates); here: by design (exact         |
+|    |                                            | coordinates never selected)                                       |
+| 8  | names and addresses                        | test_detectors.py (8-name, 8-address); here: by design (name col) |
+| 9  | dates of birth, exact timestamps           | test_detectors.py (9-date); here: by design (exact birth date)    |
+| 10 | URLs carrying personal data                | test_detectors.py (10-url); here: by design (event URLs)          |
+| 11 | schema drift                               | test_policy.py (unclassified columns);                            |
+|    |                                            | here: test_a_new_source_column_blocks_the_release                 |
+| 12 | rare combinations                          | test_gate.py (k_anonymity broken and near miss);                  |
+|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+| 13 | inference (everyone shares the status)     | test_gate.py (l_diversity); here: the same by-design test         |
+| 14 | small cells, cells totals would reveal     | test_gate.py (small_cells, secondary_suppression); here: the same |
+| 15 | linkage across releases, hashed ids        | test_gate.py (cross_release, release_id_shape, source_identifier);|
+|    |                                            | here: test_an_id_reused_from_the_last_release_blocks_the_release, |
+|    |                                            | test_a_source_identifier_*[hash_of_email];                        |
+|    |                                            | test_consecutive_releases.py (records added between releases)     |
+| 16 | leaks through artefacts, secrets           | here: _assert_nowhere_in_artefacts after every e2e case (and      |
+|    |                                            | test_the_artefact_search_finds_a_planted_value_*); test_gate.py   |
+|    |                                            | (GX results and check metadata hold counts only);                 |
+|    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
+| 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
+| 18 | people, not rows                           | issue 12 (no test yet)                                            |
+| 19 | declared but not detected (lineage)        | issue 12 (no lineage check yet); the source_identifier case here  |
+|    |                                            | covers values copied verbatim or hashed from direct identifiers   |
+| 20 | hostile values for reusers                 | issue 12 (no test yet)                                            |
+| 21 | implausible values                         | issue 12 (no test yet)                                            |
+| 22 | races, crashes                             | issue 12 (no test yet)                                            |
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -21,224 +67,306 @@ from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 from tests.release_files import published_text, tree_digest
 
 S = SOURCE_SCHEMA
-PLANTED: set[str] = set()  # every value planted by this module, for the final grep
+K = 11
+PREVIOUS_WEEK = "2026-W46"  # the week before DEMO_WEEK
+DBT_TARGET = Path(__file__).resolve().parents[1] / "dbt_project" / "target"
+# a gate finding, as the CLI prints it: "      [kind] model.column: n value(s) …"
+FINDING = re.compile(r"^\s+\[(?P<kind>[^\]]+)\] (?P<where>[^\s:]+):", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Leak:
-    name: str
-    category: str
-    value: str
-    plant: str  # SQL with %(v)s for the value; {s} for the source schema
-    outcome: str  # "blocked" | "by_design"
-    check: str = ""  # blocked: what the message must name (check)
-    column: str = ""  # blocked: and the column
-    extra: tuple = field(default=())
+# --- helpers ------------------------------------------------------------------------------------------------
 
 
-def _label(value: str) -> str:
-    # a back-office edit of a category label: the one text path from the source to a published column
-    return "update {s}.categories set label = %(v)s where category_code = 'voirie'"
+def _target(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A target that already holds a release: a blocked run must leave it byte for byte as it was."""
+    target = tmp_path / "target"
+    earlier = target / PREVIOUS_WEEK
+    earlier.mkdir(parents=True)
+    (earlier / "README.md").write_text("an earlier release\n", encoding="utf-8")
+    (earlier / "SHA256SUMS").write_text("0" * 64 + "  README.md\n", encoding="utf-8")
+    return target, tree_digest(target)
 
 
-BLOCKED = [
-    # 1. emails, plain and obfuscated
-    Leak("email_plain", "email", "jeanne.dupond@exemple.fr", _label(""), "blocked", "detectors", "categorie"),
-    Leak("email_at_dot", "email", "jean.dupont [at] exemple [dot] fr", _label(""), "blocked", "detectors", "categorie"),
-    Leak("email_arobase", "email", "marie.curie arobase laposte point net", _label(""), "blocked", "detectors",
-         "categorie"),
-    # 2. French phone numbers, every usual format, overseas
-    Leak("phone_spaces", "phone", "06 12 34 56 78", _label(""), "blocked", "detectors", "categorie"),
-    Leak("phone_intl", "phone", "+33 6 12 34 56 78", _label(""), "blocked", "detectors", "categorie"),
-    Leak("phone_0033", "phone", "0033612345678", _label(""), "blocked", "detectors", "categorie"),
-    Leak("phone_dots", "phone", "06.12.34.56.78", _label(""), "blocked", "detectors", "categorie"),
-    Leak("phone_reunion", "phone", "+262 692 12 34 56", _label(""), "blocked", "detectors", "categorie"),
-    # 3. NIR with a valid key, with and without spaces, Corsica
-    Leak("nir_compact", "nir", "185057800608491", _label(""), "blocked", "detectors", "categorie"),
-    Leak("nir_spaces", "nir", "2 94 03 75 120 005 91", _label(""), "blocked", "detectors", "categorie"),
-    Leak("nir_corsica", "nir", "1 80 01 2A 004 123 43", _label(""), "blocked", "detectors", "categorie"),
-    # 4. IBAN
-    Leak("iban_spaces", "iban", "FR76 3000 6000 0112 3456 7890 189", _label(""), "blocked", "detectors", "categorie"),
-    Leak("iban_compact", "iban", "DE89370400440532013000", _label(""), "blocked", "detectors", "categorie"),
-    # 5. IP addresses
-    Leak("ipv4", "ip", "192.168.12.34", _label(""), "blocked", "detectors", "categorie"),
-    Leak("ipv6", "ip", "2001:db8:85a3::8a2e:370:7334", _label(""), "blocked", "detectors", "categorie"),
-    Leak("ip_in_url", "ip", "http://82.64.12.7/signalement", _label(""), "blocked", "detectors", "categorie"),
-    # 6. vehicle plates
-    Leak("plate_siv", "plate", "AB-123-CD", _label(""), "blocked", "detectors", "categorie"),
-    Leak("plate_fni", "plate", "1234 AB 69", _label(""), "blocked", "detectors", "categorie"),
-    # 7. coordinates with 3+ decimals
-    Leak("coordinates_pair", "coordinates", "48.85661, 2.35222", _label(""), "blocked", "detectors", "categorie"),
-    Leak("coordinates_single", "coordinates", "lat 43.29648", _label(""), "blocked", "detectors", "categorie"),
-    # 8. names and addresses in a column that should hold a category
-    Leak("name", "name", "Jean Dupont", _label(""), "blocked", "detectors", "categorie"),
-    Leak("name_title", "name", "Mme Martin", _label(""), "blocked", "detectors", "categorie"),
-    Leak("address", "address", "12 rue de la République", _label(""), "blocked", "detectors", "categorie"),
-    # 9. dates of birth, exact timestamps
-    Leak("birth_date", "date", "14/03/1987", _label(""), "blocked", "detectors", "categorie"),
-    Leak("timestamp", "date", "2026-11-17T09:31:12", _label(""), "blocked", "detectors", "categorie"),
-    # 10. URLs carrying personal data
-    Leak("url_email", "url", "https://signalo.example.gouv.fr/suivi?email=paul", _label(""), "blocked",
-         "detectors", "categorie"),
-    Leak("url_token", "url", "https://signalo.example.gouv.fr/r?token=a8f5f167f44f4964", _label(""), "blocked",
-         "detectors", "categorie"),
-    # a value copied from the source's direct identifiers, which no detector recognises
-    Leak("source_last_name", "source", "", "update {s}.categories set label = (select last_name from {s}.users "
-         "order by user_id limit 1) where category_code = 'voirie'", "blocked", "source_identifier", "categorie"),
-    # 15. a hash of an email published as if it were a category
-    Leak("hash_of_email", "linkage", "", "update {s}.categories set label = (select md5(email) from {s}.users "
-         "order by user_id limit 1) where category_code = 'voirie'", "blocked", "source_identifier", "categorie"),
-    # a status outside the declared values (a phone in the status column) fails the staging data test
-    Leak("status_phone", "phone", "07 98 76 54 32", "update {s}.reports set status = %(v)s where report_id = 1",
-         "blocked", "accepted_values", "report_status"),
-    # 11. schema drift: a new column, or an innocent name holding personal data
-    Leak("drift_telephone", "drift", "", "alter table {s}.users add column telephone text", "blocked",
-         "source_schema_classified", "users.telephone"),
-    Leak("drift_innocent_name", "drift", "", "alter table {s}.reports add column notes_internes text", "blocked",
-         "source_schema_classified", "reports.notes_internes"),
-]
-
-
-def _resolved(leak: Leak, db) -> str:
-    """The planted value (computed from the source when the case copies one)."""
-    if leak.value:
-        return leak.value
-    if leak.name == "source_last_name":
-        return db.execute(f"select last_name from {S}.users order by user_id limit 1").fetchone()[0]
-    if leak.name == "hash_of_email":
-        return db.execute(f"select md5(email) from {S}.users order by user_id limit 1").fetchone()[0]
-    return ""
-
-
-@pytest.fixture(scope="module")
-def baseline(demo_counts, tmp_path_factory) -> Path:
-    """A clean release already in the target: a blocked run must leave it exactly as it is."""
-    target = tmp_path_factory.mktemp("redteam_releases")
-    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(target)]) == 0
-    return target
-
-
-@pytest.mark.parametrize("leak", BLOCKED, ids=lambda l: f"{l.category}-{l.name}")
-def test_planted_leak_blocks_the_release(leak, baseline, fresh_demo, db, capsys):
-    before = tree_digest(baseline)
-    db.execute(leak.plant.format(s=S), {"v": leak.value} if leak.value else None)
-    value = _resolved(leak, db)
-    if value:
-        PLANTED.add(value)
-    code = cli.main(["release", "--week", DEMO_WEEK, "--target", str(baseline)])
+def _release(week: str, target: Path, capsys) -> tuple[int, str, str]:
+    code = cli.main(["release", "--week", week, "--target", str(target)])
     out = capsys.readouterr()
-    assert code == cli.EXIT_BLOCKED, out.out + out.err
-    assert leak.check in out.err and leak.column in out.err, out.err
-    if value:
-        assert value not in out.out + out.err
-    assert tree_digest(baseline) == before
+    return code, out.out, out.err
 
 
-BY_DESIGN = {
-    # free text and direct identifiers are never selected by staging
-    "never_selected": [
-        ("email_in_message", "update {s}.reports set message = %(v)s where report_id = 1",
-         "Contactez-moi : camille.leroy@exemple.fr"),
-        ("phone_in_message", "update {s}.reports set message = %(v)s where report_id = 2", "Rappelez le 06 98 76 54 31"),
-        ("nir_in_message", "update {s}.reports set message = %(v)s where report_id = 3", "NIR 2 94 03 75 120 005 22"),
-        ("name_column", "update {s}.users set last_name = %(v)s where user_id = 1", "Zébulon-Tartempion"),
-        ("exact_coordinates", "update {s}.reports set latitude = %(v)s::double precision, longitude = 2.3522219 "
-         "where report_id = 4", "48.8566114"),
-        ("user_agent_with_ip", "update {s}.events set user_agent = %(v)s where event_id = 1",
-         "Mozilla/5.0 (X11; Linux x86_64) 10.20.30.40"),
-        ("ip_column", "update {s}.users set signup_ip = %(v)s::inet where user_id = 2", "203.0.113.77"),
-        ("exact_birth_date", "update {s}.users set birth_date = %(v)s::date where user_id = 3", "1956-02-29"),
-    ],
-    # raw event names and URLs are mapped to the feature catalogue; unknown ones are counted as « autre »
-    "unknown_event_names": [
-        ("event_url_email", "update {s}.events set event_name = %(v)s where event_id between 10 and 30",
-         "/signalement?email=lea.moreau@exemple.fr"),
-        ("event_name_phone", "update {s}.events set event_name = %(v)s where event_id between 40 and 60",
-         "rappel_0611223344"),
-        ("event_token", "update {s}.events set event_name = %(v)s where event_id between 70 and 90",
-         "/r?token=9f86d081884c7d65"),
-    ],
-    # generalisation: places to the département, whatever the commune code says
-    "generalised": [
-        ("commune_code_email", "insert into {s}.communes values (%(v)s, 'Nulle-Part', '99999', '99', 1)",
-         "xq.secret@exemple.fr"),
-        ("commune_code_email_used", "update {s}.reports set commune_code = %(v)s where report_id = 5",
-         "xq.secret@exemple.fr"),
-    ],
+def _findings(err: str) -> set[tuple[str, str]]:
+    return {(m["kind"], m["where"]) for m in FINDING.finditer(err)}
+
+
+def _one_line_names(err: str, *fragments: str) -> bool:
+    return any(all(f in line for f in fragments) for line in err.splitlines())
+
+
+def _assert_blocked(code, out, err, target, before, values, *fragments):
+    assert code == cli.EXIT_BLOCKED, out + err
+    assert _one_line_names(err, *fragments), f"no line of stderr names {fragments}:\n{err}"
+    leaked = [v for v in values if v in out + err]
+    assert not leaked, "a planted value is printed"
+    assert tree_digest(target) == before, "the target was changed"
+
+
+def _assert_nowhere_in_artefacts(values, commons_env: Path, tmp_path_factory) -> None:
+    """Grep everything the runs left behind — the home (logs, Dagster event log and compute logs, staging),
+    every folder pytest handed out (releases), dbt's target folder — for the planted values. PostgreSQL's own
+    data directories (wherever a server keeps them) hold the source schema, where the values were planted on
+    purpose: they are left out."""
+    needles = [v.encode("utf-8") for v in values if len(v) >= 6]
+    assert needles, "nothing to look for"
+    found = []
+    for root in (commons_env, tmp_path_factory.getbasetemp(), DBT_TARGET):
+        data_dirs = {marker.parent.resolve() for marker in root.rglob("PG_VERSION")}
+        for path in root.rglob("*"):
+            if not path.is_file() or data_dirs & set(path.resolve().parents):
+                continue
+            data = path.read_bytes()
+            found += [str(path) for needle in needles if needle in data]
+    assert not found, f"a planted value was found in {len(found)} artefact(s): {sorted(set(found))[:10]}"
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --- blocked: one case per check kind ---------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory):
+    # a back-office edit of a category label: the one free-text path from the source to a published column
+    value = "jeanne.dupond@exemple.fr"
+    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "[detectors:email]", "reports_anonymised.categorie")
+    assert _findings(err) == {("detectors:email", "reports_anonymised.categorie")}, err
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+SOURCE_COPIES = {
+    # a direct identifier copied as it is, which no detector recognises
+    # (the longest one, so that the artefacts can be searched for it without matching common words)
+    "last_name": f"select last_name from {S}.users order by length(last_name) desc, user_id limit 1",
+    # a hash of an email: a pseudonym, reversible by hashing every plausible email
+    "hash_of_email": f"select md5(email) from {S}.users order by user_id limit 1",
 }
 
 
-def _rare_combinations(db) -> str:
-    # 12. one 97-year-old in a small commune; a category with a single member
+@pytest.mark.e2e
+@pytest.mark.parametrize("copy", sorted(SOURCE_COPIES))
+def test_a_source_identifier_in_a_published_column_blocks_the_release(
+    copy, fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    (value,) = db.execute(SOURCE_COPIES[copy]).fetchone()
+    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "[source_identifier]", "reports_anonymised.categorie")
+    assert ("source_identifier", "reports_anonymised.categorie") in _findings(err), err
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+@pytest.mark.e2e
+def test_a_value_outside_the_accepted_values_blocks_the_release(
+    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    # a phone number in the status column: staging's accepted_values test stops the build before the gate
+    value = "07 98 76 54 32"
+    db.execute(f"update {S}.reports set status = %s where report_id = 1", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "failed check", "accepted_values", "report_status")
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+@pytest.mark.e2e
+def test_a_new_source_column_blocks_the_release(fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory):
+    value = "06 55 44 33 22"
+    db.execute(f"alter table {S}.users add column telephone text")
+    db.execute(f"update {S}.users set telephone = %s where user_id = 1", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "without a privacy class", "users.telephone")
+    assert "meta: {privacy:" in err  # the yml to write
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+@pytest.mark.e2e
+def test_an_id_reused_from_the_last_release_blocks_the_release(fresh_demo, db, tmp_path, capsys):
+    """A model whose "random" ids come back from one release to the next (a sequence instead of a random
+    draw). The warehouse's gen_random_uuid() is shadowed, for this database only, by a function that numbers
+    its calls; restarting the numbering makes the second release reuse the first one's ids. The ids keep the
+    shape of a random UUID, so that only the cross-release rule can see it."""
+    database = db.info.dbname
+    db.execute("create sequence public.redteam_release_ids")
+    db.execute(
+        "create function public.gen_random_uuid() returns uuid language sql volatile as $$ select "
+        "('00000000-0000-4000-8000-' || lpad(nextval('public.redteam_release_ids')::text, 12, '0'))::uuid $$"
+    )
+    db.execute(f'alter database "{database}" set search_path = "$user", public, pg_catalog')
+    try:
+        target = tmp_path / "target"
+        code, out, err = _release(PREVIOUS_WEEK, target, capsys)
+        assert code == 0, out + err
+        before = tree_digest(target)
+        db.execute("alter sequence public.redteam_release_ids restart")
+
+        code, out, err = _release(DEMO_WEEK, target, capsys)
+    finally:
+        db.execute(f'alter database "{database}" reset search_path')
+        db.execute("drop function public.gen_random_uuid()")
+        db.execute("drop sequence public.redteam_release_ids")
+
+    _assert_blocked(code, out, err, target, before, [], "[cross_release]", "reports_anonymised.signalement_id")
+    assert _findings(err) == {("cross_release", "reports_anonymised.signalement_id")}, err
+    assert sorted(p.name for p in target.iterdir()) == [PREVIOUS_WEEK]
+
+
+# --- by design: the release goes out and the planted values are nowhere ----------------------------------
+
+BY_DESIGN = [
+    # free text and direct identifiers are never selected by staging
+    ("email_in_message", "update {s}.reports set message = %(v)s where report_id = 1",
+     "Contactez-moi : camille.leroy@exemple.fr"),
+    ("phone_in_message", "update {s}.reports set message = %(v)s where report_id = 2", "Rappelez le 06 98 76 54 31"),
+    ("nir_in_message", "update {s}.reports set message = %(v)s where report_id = 3", "NIR 2 94 03 75 120 005 22"),
+    ("name_column", "update {s}.users set last_name = %(v)s where user_id = 1", "Zébulon-Tartempion"),
+    ("exact_coordinates", "update {s}.reports set latitude = %(v)s::double precision, longitude = 2.3522219 "
+     "where report_id = 4", "48.8566114"),
+    ("user_agent_with_ip", "update {s}.events set user_agent = %(v)s where event_id = 1",
+     "Mozilla/5.0 (X11; Linux x86_64) 10.20.30.40"),
+    ("ip_column", "update {s}.users set signup_ip = %(v)s::inet where user_id = 2", "203.0.113.77"),
+    ("exact_birth_date", "update {s}.users set birth_date = %(v)s::date where user_id = 3", "1956-02-29"),
+    # raw event names and URLs are mapped to the feature catalogue; unknown ones are counted as « autre »
+    ("event_url_email", "update {s}.events set event_name = %(v)s where event_id between 10 and 30",
+     "/signalement?email=lea.moreau@exemple.fr"),
+    ("event_name_phone", "update {s}.events set event_name = %(v)s where event_id between 40 and 60",
+     "rappel_0611223344"),
+    ("event_token", "update {s}.events set event_name = %(v)s where event_id between 70 and 90",
+     "/r?token=9f86d081884c7d65"),
+    # generalisation: places to the département, whatever the commune code says
+    ("commune_code_email", "insert into {s}.communes values (%(v)s, 'Nulle-Part', '99999', '99', 1)",
+     "xq.secret@exemple.fr"),
+    ("commune_code_email_used", "update {s}.reports set commune_code = %(v)s where report_id = 5",
+     "xq.secret@exemple.fr"),
+]
+
+
+@pytest.mark.e2e
+def test_planted_values_are_never_selected_generalised_or_mapped_by_design(
+    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    for _, plant, value in BY_DESIGN:
+        db.execute(plant.format(s=S), {"v": value})
+    values = sorted({value for _, _, value in BY_DESIGN})
+
+    code, out, err = _release(DEMO_WEEK, tmp_path, capsys)
+
+    assert code == 0, out + err
+    published = published_text(tmp_path / DEMO_WEEK)
+    assert published.count("\n") > 100, "the release is nearly empty: nothing would be found in it"
+    assert not [name for name, _, value in BY_DESIGN if value in published]
+    assert not [value for value in values if value in out + err]
+    _assert_nowhere_in_artefacts(values, commons_env, tmp_path_factory)
+
+
+def _plant_rare_people(db) -> dict:
+    """12: one 97-year-old in the smallest commune, a category with a single report; 13: every report of the
+    released week in its most common category shares one status; 14: a feature used three times only."""
     db.execute(f"update {S}.users set birth_date = date '1929-05-01', commune_code = "
-               f"(select commune_code from {S}.communes order by population limit 1) where user_id = 10")
+               f"(select commune_code from {S}.communes order by population, commune_code limit 1) "
+               f"where user_id = 10")
+    # the planted person's combination, computed from the source (not by the models)
+    week, commune = db.execute(
+        f"select to_char(created_at at time zone 'Europe/Paris', 'IYYY-\"W\"IW'), commune_code "
+        f"from {S}.users where user_id = 10"
+    ).fetchone()
+    departement = commune[:3] if commune.startswith("97") else commune[:2]
+    (alone,) = db.execute(
+        f"select count(*) from {S}.users where to_char(created_at at time zone 'Europe/Paris', 'IYYY-\"W\"IW') "
+        f"= %s and left(commune_code, %s) = %s "
+        f"and extract(year from age((created_at at time zone 'Europe/Paris')::date, birth_date)) >= 90",
+        (week, len(departement), departement),
+    ).fetchone()
+    assert alone == 1, "the planted 97-year-old should be alone in the source"
     db.execute(f"insert into {S}.categories values ('rare', 'Catégorie unique')")
     db.execute(f"update {S}.reports set category_code = 'rare' where report_id = 6")
-    # 13. inference: every report of the released week in its most common category shares one status
     in_week = ("r.created_at >= timestamptz '2026-11-16 00:00+01' "
                "and r.created_at < timestamptz '2026-11-23 00:00+01'")
     category, label = db.execute(f"""
         select r.category_code, k.label from {S}.reports r join {S}.categories k using (category_code)
-        where {in_week} group by 1, 2 order by count(*) desc limit 1""").fetchone()
-    db.execute(f"update {S}.reports r set status = 'rejete' where r.category_code = %s and {in_week}",
-               (category,))
-    # 14. small cells: a feature used three times only in the released week
+        where {in_week} group by 1, 2 order by count(*) desc, 1 limit 1""").fetchone()
+    db.execute(f"update {S}.reports r set status = 'rejete' where r.category_code = %s and {in_week}", (category,))
     week_events = ("occurred_at >= timestamptz '2026-11-16 00:00+01' "
                    "and occurred_at < timestamptz '2026-11-23 00:00+01'")
     db.execute(f"update {S}.events set event_name = 'consultation_carte' "
                f"where event_name = 'telechargement_donnees' and {week_events}")
     db.execute(f"update {S}.events set event_name = 'telechargement_donnees' where event_id in ("
                f"select event_id from {S}.events where {week_events} order by event_id limit 3)")
-    return label
+    return {"signup_week": week, "departement": departement, "label": label}
 
 
-@pytest.mark.parametrize("group", sorted(BY_DESIGN))
-def test_planted_values_are_generalised_or_suppressed_by_design(group, fresh_demo, db, tmp_path):
-    for _, plant, value in BY_DESIGN[group]:
-        db.execute(plant.format(s=S), {"v": value})
-        PLANTED.add(value)
-    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(tmp_path)]) == 0
-    published = published_text(tmp_path / DEMO_WEEK)
-    for name, _, value in BY_DESIGN[group]:
-        assert value not in published, name
+@pytest.mark.e2e
+def test_rare_combinations_inference_and_small_cells_are_suppressed_by_design(fresh_demo, db, tmp_path, capsys):
+    planted = _plant_rare_people(db)
 
+    code, out, err = _release(DEMO_WEEK, tmp_path, capsys)
 
-def test_rare_combinations_inference_and_small_cells_are_suppressed(fresh_demo, db, tmp_path):
-    import csv
-
-    label = _rare_combinations(db)
-    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(tmp_path)]) == 0
+    assert code == 0, out + err
     week = tmp_path / DEMO_WEEK
-    published = published_text(week)
-    assert "Catégorie unique" not in published  # a category with a single member is suppressed
-    with open(week / "cohortes-usagers" / "cohortes-usagers.csv", encoding="utf-8") as f:
-        assert all(int(r["nombre_usagers"]) >= 11 for r in csv.DictReader(f))
-    with open(week / "signalements" / "signalements.csv", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f)]
-    group = [r for r in rows if (r["semaine_creation"], r["categorie"]) == (DEMO_WEEK, label)]
-    assert len(group) >= 11 and all(r["statut"] == "" for r in group)  # the shared status is not published
-    with open(week / "usage-fonctionnalites" / "usage-fonctionnalites.csv", encoding="utf-8") as f:
-        usage = [r for r in csv.DictReader(f) if r["semaine"] == DEMO_WEEK and r["source"] == "service"]
+    # 12. cohorts: every published cell holds k people or more; the planted person's cell (alone in the
+    # source) is not there; no band reveals an exact age of 90 or more
+    cohorts = _read_csv(week / "cohortes-usagers" / "cohortes-usagers.csv")
+    assert cohorts and all(int(r["nombre_usagers"]) >= K for r in cohorts)
+    old = [r for r in cohorts if r["tranche_age"][:1].isdigit() and int(re.split(r"\D", r["tranche_age"])[0]) >= 90]
+    assert {r["tranche_age"] for r in old} <= {"90+"}
+    assert not [r for r in old if (r["semaine_inscription"], r["departement_code"])
+                == (planted["signup_week"], planted["departement"])]
+    # 12. records: counted from the published file itself, every combination of quasi-identifiers holds
+    # k rows or more, and the single-member category is absent
+    reports = _read_csv(week / "signalements" / "signalements.csv")
+    groups: dict[tuple, list[str]] = {}
+    for r in reports:
+        groups.setdefault((r["semaine_creation"], r["departement_code"], r["categorie"]), []).append(r["statut"])
+    assert groups and min(len(statuses) for statuses in groups.values()) >= K
+    assert "Catégorie unique" not in published_text(week)
+    # 13. inference: no published group in which every row shows one and the same status
+    assert not [key for key, statuses in groups.items() if len(set(statuses)) == 1 and statuses[0] != ""]
+    planted_groups = [s for key, s in groups.items() if key[0] == DEMO_WEEK and key[2] == planted["label"]]
+    assert planted_groups and all(set(s) == {""} for s in planted_groups)  # the shared status is not published
+    # 14. small cells: the feature used 3 times is hidden, and so is another cell of its week, or the total
+    # minus the others would give it away
+    usage = [r for r in _read_csv(week / "usage-fonctionnalites" / "usage-fonctionnalites.csv")
+             if r["semaine"] == DEMO_WEEK and r["source"] == "service"]
     download = next(r for r in usage if r["fonctionnalite"] == "telechargement_donnees")
-    assert download["nombre_evenements"] == ""  # 3 events: suppressed
+    assert download["nombre_evenements"] == ""
+    assert all(int(r["nombre_evenements"]) >= K for r in usage if r["nombre_evenements"] != "")
     hidden = [r for r in usage if r["fonctionnalite"] != "total" and r["nombre_evenements"] == ""]
-    assert len(hidden) >= 2  # and another one, or the total would give it away
+    assert len(hidden) >= 2
 
 
-def test_no_planted_value_survives_anywhere_in_the_runs(commons_env, tmp_path_factory):
-    """Run last (pytest keeps file order): grep every artefact of every run for every planted value: the
-    Dagster home (event log, compute logs), the CLI's logs, the export staging folder, every release written
-    by these tests, and dbt's target folder (logs, compiled SQL, run results)."""
-    assert PLANTED, "the red-team cases above did not run"
-    # the warehouse's own data files hold the source schema, where the values were planted on purpose
-    warehouse = (commons_env / "warehouse").resolve()
-    roots = [commons_env, tmp_path_factory.getbasetemp(), Path(__file__).resolve().parents[1] / "dbt_project" / "target"]
-    found = []
-    needles = [v.encode("utf-8") for v in PLANTED if len(v) >= 6]
-    for root in roots:
-        for path in root.rglob("*"):
-            if not path.is_file() or warehouse in path.resolve().parents:
-                continue
-            data = path.read_bytes()
-            found += [(str(path), n.decode()) for n in needles if n in data]
-    assert not found, f"{len(found)} planted value(s) found in artefacts: {sorted({p for p, _ in found})[:10]}"
+def test_the_artefact_search_finds_a_planted_value_and_skips_postgresql_data(commons_env, tmp_path, tmp_path_factory):
+    """The search every e2e case ends with can fail: a value written in a searched folder is found, and one in a
+    PostgreSQL data directory (marked by PG_VERSION) is not."""
+    value = "planted.artefact@exemple.fr"
+    data_dir = tmp_path / "pgdata"
+    data_dir.mkdir()
+    (data_dir / "PG_VERSION").write_text("18\n")
+    (data_dir / "base.dat").write_bytes(value.encode())
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+    (tmp_path / "dagster.log").write_text(f"step failed on {value}\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="found in 1 artefact"):
+        _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+    (tmp_path / "dagster.log").unlink()

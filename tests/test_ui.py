@@ -4,6 +4,7 @@ Debian's chromium is driven through Playwright's protocol client (no browser dow
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from commons_assets import cli
 from tests.chromium import headless_chromium
 from tests.conftest import DEMO_WEEK
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.e2e]  # the run history needs one release through the CLI
 
 
 def _free_port() -> int:
@@ -71,7 +72,9 @@ def browser():
 
 def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000)
+    page.goto(
+        dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000
+    )
     for model in ("reports_anonymised", "user_cohorts_weekly", "feature_usage_weekly"):
         page.get_by_text(model).first.wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "asset-graph.png"))
@@ -83,6 +86,12 @@ def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
     page.goto(dagster_ui + "/overview/automation", wait_until="networkidle", timeout=120_000)
     page.get_by_text("weekly_release_schedule").first.wait_for(timeout=60_000)
     page.goto(dagster_ui + "/runs", wait_until="networkidle", timeout=120_000)
-    page.get_by_text("weekly_release").first.wait_for(timeout=60_000)
-    page.get_by_text("cli").first.wait_for(timeout=60_000)
+    # One row of the runs list holds both the job's exact name and the CLI's exact tag (the UI writes a user
+    # tag as « key: value »); a loose text match would find « cli » in any word of the page. The rows are
+    # blocks, not table rows: the innermost block holding both, with a single run link, is one run's row.
+    job = page.get_by_text(re.compile(r"^weekly_release$"))
+    tag = page.get_by_text(re.compile(r"^commons/launched_by\s*:\s*cli$"))
+    row = page.locator("div").filter(has=job).filter(has=tag).last
+    row.wait_for(timeout=60_000)
+    assert row.locator("a[href*='/runs/']").count() == 1, "the tag and the job name are not in one run's row"
     page.close()
