@@ -20,6 +20,8 @@ AUDIT_CHECK_NAME = "source_schema_classified"
     key=SETUP_ASSET,
     group_name="setup",
     partitions_def=WEEKLY_PARTITIONS,
+    # one week per run, like every asset of the job: mixed policies make Dagster warn at every run
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     description="Creates, if missing, the ledger tables and the Matomo table that the dbt models read as sources.",
 )
 def warehouse_setup(warehouse: WarehouseResource) -> dg.MaterializeResult:
