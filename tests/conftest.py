@@ -229,6 +229,15 @@ def db(request, warehouse_info) -> Iterator[psycopg.Connection]:
 
 
 
+def dbt_env(warehouse_info) -> dict[str, str]:
+    """The environment for a dbt (or sqlfluff) command a test runs itself: that database, and a target and log
+    folder of this worker's own. dbt writes its manifest into its target folder, and the run's shared
+    `dbt_project/target/manifest.json` must not change under the other workers (a changed one is parsed again).
+    dagster-dbt gives each of its own invocations a target folder already."""
+    target = pg_servers.run_dir() / os.environ.get("PYTEST_XDIST_WORKER", "main") / "dbt-target"
+    return {**os.environ, **warehouse_info.dbt_env(), "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}
+
+
 @pytest.fixture(scope="session")
 def manifest(commons_env) -> dict:
     from commons_assets.dbt.project import load_manifest

@@ -11,9 +11,13 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from commons_assets.bench import run_bench
 from commons_assets.settings import get_settings
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA, seed
+
+pytestmark = pytest.mark.e2e
 
 USERS = 800
 EVENTS = 8000

@@ -20,6 +20,8 @@ from commons_assets import cli
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 from tests.release_files import published_text, tree_digest
 
+pytestmark = pytest.mark.e2e
+
 S = SOURCE_SCHEMA
 PLANTED: set[str] = set()  # every value planted by this module, for the final grep
 

@@ -17,7 +17,7 @@ from commons_assets import cli
 from tests.chromium import headless_chromium
 from tests.conftest import DEMO_WEEK
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.e2e]
 
 
 def _free_port() -> int:
