@@ -359,8 +359,8 @@ def _quiet_gx() -> None:
 
 _BATCH = "__COMMONS_BATCH__"
 _LONE_COLON = re.compile(r"(?<!:):(?!:)")
-# GX puts the batch in as an unaliased `(SELECT * FROM …)`; PostgreSQL 15 and older refuse a subquery in FROM
-# without an alias ("subquery in FROM must have an alias"), so every use of the batch that has none gets one.
+# In a query with a JOIN, GX puts the batch in as an unaliased `(SELECT * FROM …)`; PostgreSQL 15 and older refuse
+# a subquery in FROM without an alias ("subquery in FROM must have an alias"), so every use that has none gets one.
 _UNALIASED_BATCH = re.compile(re.escape(_BATCH) + r"(?!\s+as\b)", re.IGNORECASE)
 
 
@@ -369,7 +369,12 @@ def for_gx(query: str) -> str:
     `text()`: double the braces of regex quantifiers and escape the colons `text()` would read as binds."""
     query = query.replace("{", "{{").replace("}", "}}")
     query = _LONE_COLON.sub(r"\\:", query)
-    return _UNALIASED_BATCH.sub("{batch} as batch_rows", query).replace(_BATCH, "{batch}")
+    # GX aliases the batch itself (`AS subselect`) unless the query has a JOIN: only then is the alias ours.
+    from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause
+
+    if _query_has_join_clause(query):
+        query = _UNALIASED_BATCH.sub("{batch} as batch_rows", query)
+    return query.replace(_BATCH, "{batch}")
 
 
 def _findings_of(item, meta: dict, model: PublishedModel, rules: list[Rule]) -> list[Finding]:
