@@ -87,20 +87,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # With `--dist loadgroup`, a module's tests stay on one worker (per PostgreSQL version), so that its
-    # module-scoped fixtures (a release, a udata, a browser) are built once, not once per worker. A test with a
-    # fresh demo of its own and no module fixture to share goes wherever a worker is free.
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        version = item.callspec.params.get("pg_version", DEFAULT_PG) if hasattr(item, "callspec") else DEFAULT_PG
-        module = item.nodeid.split("::")[0]
-        shares_module_state = any(_fixture_scope(item, name) == "module" and name not in _INFRA_FIXTURES
-                                  for name in names)
-        if "fresh_demo" in names and not shares_module_state:
-            continue
-        item.add_marker(pytest.mark.xdist_group(f"{module}@pg{version}"))
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    result = yield
+    if getattr(config.option, "loadgroup", False):  # set by xdist on its workers under --dist loadgroup
+        # A module's tests stay on one worker (per PostgreSQL version), so that its module-scoped fixtures (a
+        # release, a udata, a browser) are built once, not once per worker. A test with a fresh demo of its own
+        # and no module fixture to share goes wherever a worker is free.
+        for item in items:
+            names = set(getattr(item, "fixturenames", ()))
+            version = item.callspec.params.get("pg_version", DEFAULT_PG) if hasattr(item, "callspec") else DEFAULT_PG
+            shares_module_state = any(
+                _fixture_scope(item, name) == "module" and name not in _INFRA_FIXTURES for name in names
+            )
+            if "fresh_demo" in names and not shares_module_state:
+                continue
+            _join_group(item, f"{item.nodeid.split('::')[0]}:pg{version}")
+    return result
+
+
+def _join_group(item: pytest.Item, group: str) -> None:
+    """What `@pytest.mark.xdist_group(group)` does under `--dist loadgroup`: xdist finds the group after the
+    node id's last "@". xdist 3.8 writes `item._nodeid`, which pytest 9 no longer reads (it keeps `_id`), so
+    its own marker has no effect here; this writes the id pytest 9 reads."""
+    from _pytest.nodeid import coerce_node_id
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 # Module-scoped fixtures of this conftest: cheap (a clone), so a test may share them with another worker.
