@@ -46,17 +46,35 @@ _NOT_VERSIONED = ("ui", "datagouv")
 _OWNED_RUN_DIR = pytest.StashKey[Path]()
 _UDATA_BUILDER = pytest.StashKey[subprocess.Popen]()
 _FRESH_INFO = pytest.StashKey[object]()
+# Module-scoped fixtures of this conftest: cheap (a clone), so a test may share them with another worker.
+_INFRA_FIXTURES = {"pg_version", "pg_server", "warehouse_info", "demo_counts"}
 
 
 # ------------------------------------------------------------------------------------------------- hooks
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # `-n N` alone means `--dist load` to xdist; here it means `--dist loadgroup` (see the groups below), unless
+    # --dist is given. Set here rather than in addopts, so that `-p no:xdist` still works.
+    explicit = any(arg.startswith(("--dist", "-d")) for arg in config.invocation_params.args)
+    if getattr(config.option, "dist", "no") == "load" and not explicit:
+        config.option.dist = "loadgroup"
     # The controller (or a run without xdist) makes the run folder; workers inherit the variable when spawned.
     if not hasattr(config, "workerinput") and not os.environ.get(pg_servers.RUN_DIR_SETTING):
         root = Path(tempfile.mkdtemp(prefix="commons-tests-"))
         os.environ[pg_servers.RUN_DIR_SETTING] = str(root)
         config.stash[_OWNED_RUN_DIR] = root
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    # Workers parse the command line again and would not see the mode chosen above: hand it to them.
+    node.workerinput["commons_dist"] = node.config.option.dist
+
+
+def _loadgroup(config: pytest.Config) -> bool:
+    workerinput = getattr(config, "workerinput", None) or {}
+    return workerinput.get("commons_dist") == "loadgroup" or bool(getattr(config.option, "loadgroup", False))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -90,7 +108,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     result = yield
-    if getattr(config.option, "loadgroup", False):  # set by xdist on its workers under --dist loadgroup
+    if _loadgroup(config):
         # A module's tests stay on one worker (per PostgreSQL version), so that its module-scoped fixtures (a
         # release, a udata, a browser) are built once, not once per worker. A test with a fresh demo of its own
         # and no module fixture to share goes wherever a worker is free.
@@ -113,10 +131,6 @@ def _join_group(item: pytest.Item, group: str) -> None:
     from _pytest.nodeid import coerce_node_id
 
     item._id = coerce_node_id(f"{item.nodeid}@{group}")
-
-
-# Module-scoped fixtures of this conftest: cheap (a clone), so a test may share them with another worker.
-_INFRA_FIXTURES = {"pg_version", "pg_server", "warehouse_info", "demo_counts"}
 
 
 def _fixture_scope(item: pytest.Item, name: str) -> str | None:
@@ -153,13 +167,9 @@ def _url(info) -> str:
     return f"postgresql://{auth}@{info.host}:{info.port}/{quote(info.dbname, safe='')}"
 
 
-def _seed_template(info) -> dict[str, int]:
-    return seed(info)
-
-
 def _server(version: str) -> pg_servers.Server:
     try:
-        return pg_servers.server(version, _seed_template)
+        return pg_servers.server(version, seed)
     except pg_servers.ServerUnavailable as err:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL {version} is required in CI: {err}")
