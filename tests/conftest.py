@@ -12,7 +12,8 @@ How a run is laid out (see tests/pg_servers.py):
 `commons_env` is session-scoped and autouse, and it must run before anything imports
 `commons_assets.definitions`: the warehouse resource is built with `dg.EnvVar("COMMONS_WAREHOUSE_URL")` only
 when that variable is set at import time, and reads it at run time, which is what lets a module or a test point
-the same definitions at its own database.
+the same definitions at its own database. The tests always start their own servers: a COMMONS_WAREHOUSE_URL
+set before the run is replaced, never written to.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def demo_counts(warehouse_info, pg_server) -> dict[str, int]:
 def fresh_demo(request, pg_server, warehouse_info) -> Iterator[dict[str, int]]:
     """A database of this test's own, holding the freshly seeded demo (a clone of the template), which the test
     may alter (planted leaks, schema drift); the CLI, Dagster and dbt use it for the length of the test, and
-    `db` connects to it. Dropped afterwards."""
+    `db` connects to it (`warehouse_info`, module-scoped, stays the module's database). Dropped afterwards."""
     info = pg_servers.clone(pg_server, request.node.name)
     request.node.stash[_FRESH_INFO] = info
     with _warehouse(info):
