@@ -1,22 +1,37 @@
-"""Shared fixtures: a real PostgreSQL, a seeded demo service, a throwaway Dagster home.
+"""Shared fixtures: real PostgreSQL servers, a seeded demo cloned per module or per test, throwaway homes.
+
+How a run is laid out (see tests/pg_servers.py):
+- the first pytest process makes a run folder and hands it to its xdist workers (`COMMONS_TESTS_RUN_DIR`);
+- one PostgreSQL server per version for the whole run (embedded 18; Debian's 15 for the tests that run on
+  both), each with a template database holding the demo seeded once with the constants below;
+- each worker has its own COMMONS_HOME, DAGSTER_HOME and release folder, and a database of its own as the
+  default `COMMONS_WAREHOUSE_URL`; each test module that asks for `warehouse_info` gets a clone of the template,
+  and each test that asks for `fresh_demo` gets another one it may alter. Nothing is reseeded between tests and
+  no test sees another's writes, so `pytest -n auto` works and the order of the tests does not matter.
 
 `commons_env` is session-scoped and autouse, and it must run before anything imports
-`commons_assets.definitions`: settings are read from the environment at call time, and pointing the
-environment at a throwaway home first is what keeps the tests away from a developer's own warehouse,
-releases and Dagster history. With COMMONS_WAREHOUSE_URL set, the tests use that server instead, in schemas
-of their own (test_service, test_commons_*), which they drop and recreate.
+`commons_assets.definitions`: the warehouse resource is built with `dg.EnvVar("COMMONS_WAREHOUSE_URL")` only
+when that variable is set at import time, and reads it at run time, which is what lets a module or a test point
+the same definitions at its own database. The tests always start their own servers: a COMMONS_WAREHOUSE_URL
+set before the run is replaced, never written to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from tests import pg_servers
 
 # A fixed last day of data, so that releases are reproducible whatever the date the tests run on.
 DEMO_UNTIL = dt.date(2026, 11, 25)
@@ -25,12 +40,152 @@ DEMO_USERS = 3000
 DEMO_EVENTS = 40_000
 SOURCE_SCHEMA = "test_service"
 
+URL_SETTING = "COMMONS_WAREHOUSE_URL"
+DEFAULT_PG = "18"
+# Tests marked with these markers are not about the PostgreSQL version: they run on the default one only.
+_NOT_VERSIONED = ("ui", "datagouv")
+_OWNED_RUN_DIR = pytest.StashKey[Path]()
+_UDATA_BUILDER = pytest.StashKey[subprocess.Popen]()
+_FRESH_INFO = pytest.StashKey[object]()
+# Module-scoped fixtures of this conftest: cheap (a clone), so a test may share them with another worker.
+_INFRA_FIXTURES = {"pg_version", "pg_server", "warehouse_info", "demo_counts"}
+
+
+# ------------------------------------------------------------------------------------------------- hooks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `-n N` alone means `--dist load` to xdist; here it means `--dist loadgroup` (see the groups below), unless
+    # --dist is given. Set here rather than in addopts, so that `-p no:xdist` still works.
+    explicit = any(arg.startswith(("--dist", "-d")) for arg in config.invocation_params.args)
+    if getattr(config.option, "dist", "no") == "load" and not explicit:
+        config.option.dist = "loadgroup"
+    # The controller (or a run without xdist) makes the run folder; workers inherit the variable when spawned.
+    if not hasattr(config, "workerinput") and not os.environ.get(pg_servers.RUN_DIR_SETTING):
+        root = Path(tempfile.mkdtemp(prefix="commons-tests-"))
+        os.environ[pg_servers.RUN_DIR_SETTING] = str(root)
+        config.stash[_OWNED_RUN_DIR] = root
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    # Workers parse the command line again and would not see the mode chosen above: hand it to them.
+    node.workerinput["commons_dist"] = node.config.option.dist
+
+
+def _loadgroup(config: pytest.Config) -> bool:
+    workerinput = getattr(config, "workerinput", None) or {}
+    return workerinput.get("commons_dist") == "loadgroup" or bool(getattr(config.option, "loadgroup", False))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    builder = config.stash.get(_UDATA_BUILDER, None)
+    if builder is not None and builder.poll() is None:
+        builder.wait()  # killing pip halfway would leave a venv that the lock's next holder rebuilds anyway
+    root = config.stash.get(_OWNED_RUN_DIR, None)
+    if root is not None:
+        pg_servers.stop_all(root)
+        pg_servers.remove_run_dir(root)
+        os.environ.pop(pg_servers.RUN_DIR_SETTING, None)
+
+
+def _versioned(item_or_function) -> bool:
+    """Does this test run on every PostgreSQL version? End-to-end tests and those marked `pg_matrix` do, except
+    those whose subject is the UI or data.gouv.fr."""
+    marks = {m.name for m in item_or_function.iter_markers()}
+    return bool(marks & {"e2e", "pg_matrix"}) and not marks & set(_NOT_VERSIONED)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pg_version" in metafunc.fixturenames and _versioned(metafunc.definition):
+        metafunc.parametrize(
+            "pg_version",
+            [pytest.param("18", id="pg18"), pytest.param("15", id="pg15", marks=pytest.mark.pg15)],
+            indirect=True,
+            scope="module",
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    result = yield
+    if _loadgroup(config):
+        # A module's tests stay on one worker (per PostgreSQL version), so that its module-scoped fixtures (a
+        # release, a udata, a browser) are built once, not once per worker. A test with a fresh demo of its own
+        # and no module fixture to share goes wherever a worker is free.
+        for item in items:
+            names = set(getattr(item, "fixturenames", ()))
+            version = item.callspec.params.get("pg_version", DEFAULT_PG) if hasattr(item, "callspec") else DEFAULT_PG
+            shares_module_state = any(
+                _fixture_scope(item, name) == "module" and name not in _INFRA_FIXTURES for name in names
+            )
+            if "fresh_demo" in names and not shares_module_state:
+                continue
+            _join_group(item, f"{item.nodeid.split('::')[0]}:pg{version}")
+    return result
+
+
+def _join_group(item: pytest.Item, group: str) -> None:
+    """What `@pytest.mark.xdist_group(group)` does under `--dist loadgroup`: xdist finds the group after the
+    node id's last "@". xdist 3.8 writes `item._nodeid`, which pytest 9 no longer reads (it keeps `_id`), so
+    its own marker has no effect here; this writes the id pytest 9 reads."""
+    from _pytest.nodeid import coerce_node_id
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
+
+
+def _fixture_scope(item: pytest.Item, name: str) -> str | None:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.get(name) if info else None
+    return defs[-1].scope if defs else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # udata's own virtualenv takes minutes to build on a new machine: start building it now, in the background,
+    # so that the data.gouv.fr tests find it ready instead of holding a worker while pip runs. Its file lock
+    # makes every other builder (another worker, the fixture itself) wait for this one and reuse its result.
+    if not any(item.get_closest_marker("datagouv") for item in session.items):
+        return
+    from tests import udata_server
+
+    if udata_server.udata_venv_ready():
+        return
+    log = pg_servers.run_dir() / f"udata-venv-{os.getpid()}.log"
+    with open(log, "wb") as out:
+        session.config.stash[_UDATA_BUILDER] = subprocess.Popen(
+            [sys.executable, str(Path(udata_server.__file__).resolve()), "venv"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+def _url(info) -> str:
+    auth = quote(info.user, safe="")
+    if info.password:
+        auth += ":" + quote(info.password, safe="")
+    return f"postgresql://{auth}@{info.host}:{info.port}/{quote(info.dbname, safe='')}"
+
+
+def _server(version: str) -> pg_servers.Server:
+    try:
+        return pg_servers.server(version, seed)
+    except pg_servers.ServerUnavailable as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL {version} is required in CI: {err}")
+        pytest.skip(f"PostgreSQL {version} is not available here: {err}")
+
 
 @pytest.fixture(scope="session", autouse=True)
-def commons_env(tmp_path_factory) -> Path:
-    # Not under pytest's own temp root: every new pytest session closes that root again (mode 0700), and the
-    # embedded server runs as another system user that must keep reaching its data directory.
-    home = Path(tempfile.mkdtemp(prefix="commons-tests-"))
+def commons_env() -> Iterator[Path]:
+    """This worker's throwaway home, Dagster home and release folder, its own database as the default
+    warehouse, and the dbt manifest parsed once for the whole run; a developer's own warehouse, releases and
+    Dagster history are never touched."""
+    root = pg_servers.run_dir()
+    home = root / os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ.update(
         COMMONS_HOME=str(home),
         COMMONS_SOURCE_SCHEMA=SOURCE_SCHEMA,
@@ -40,47 +195,89 @@ def commons_env(tmp_path_factory) -> Path:
         DAGSTER_HOME=str(home / "dagster"),
         COMMONS_TODAY=DEMO_UNTIL.isoformat(),  # the clock: release tests never depend on the real date
     )
-    (home / "dagster").mkdir()
-    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    from commons_assets.dbt.project import ensure_manifest
+
+    # Every worker uses the same schema names, so one manifest serves all; parsed by one worker at a time.
+    with pg_servers.file_lock(root / "dbt-parse.lock"):
+        ensure_manifest()
+    default = pg_servers.clone(_server(DEFAULT_PG), "worker")
+    os.environ[URL_SETTING] = _url(default)
     yield home
-    if not os.environ.get("COMMONS_WAREHOUSE_URL"):
-        from commons_assets import warehouse
-
-        warehouse.stop_embedded(home / "warehouse")
-    shutil.rmtree(home, ignore_errors=True)
+    pg_servers.drop(default)
 
 
-@pytest.fixture(scope="session")
-def warehouse_info(commons_env):
-    from commons_assets import warehouse
+@pytest.fixture(scope="module")
+def pg_version(request) -> str:
+    """The PostgreSQL version of this module's database: parametrised (18, 15) for end-to-end tests."""
+    return getattr(request, "param", DEFAULT_PG)
 
-    info = warehouse.resolve()
-    warehouse.check_reachable(info, attempts=10)
-    return info
+
+@pytest.fixture(scope="module")
+def pg_server(pg_version, commons_env) -> pg_servers.Server:
+    return _server(pg_version)
+
+
+@pytest.fixture(scope="module")
+def warehouse_info(pg_server, request) -> Iterator:
+    """The connection info of this module's own database (a clone of the seeded template); the warehouse of
+    everything the module runs (CLI, Dagster, dbt) while it runs. A test with `fresh_demo` has another one."""
+    info = pg_servers.clone(pg_server, request.module.__name__.rsplit(".", 1)[-1])
+    with _warehouse(info):
+        yield info
+    pg_servers.drop(info)
+
+
+@contextlib.contextmanager
+def _warehouse(info) -> Iterator[None]:
+    """Point COMMONS_WAREHOUSE_URL (read at run time by the CLI, Dagster's resource and dbt) at `info`."""
+    previous = os.environ.get(URL_SETTING)
+    os.environ[URL_SETTING] = _url(info)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(URL_SETTING, None)
+        else:
+            os.environ[URL_SETTING] = previous
 
 
 @pytest.fixture
-def db(warehouse_info):
-    with psycopg.connect(warehouse_info.conninfo(), autocommit=True) as conn:
+def db(request, warehouse_info) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to this test's database: its `fresh_demo` if it has one, else its module's."""
+    info = warehouse_info
+    if "fresh_demo" in request.fixturenames:
+        request.getfixturevalue("fresh_demo")
+        info = request.node.stash[_FRESH_INFO]
+    with psycopg.connect(info.conninfo(), autocommit=True) as conn:
         yield conn
+
+
+
+def dbt_env(warehouse_info) -> dict[str, str]:
+    """The environment for a dbt (or sqlfluff) command a test runs itself: that database, and a target and log
+    folder of this worker's own. dbt writes its manifest into its target folder, and the run's shared
+    `dbt_project/target/manifest.json` must not change under the other workers (a changed one is parsed again).
+    dagster-dbt gives each of its own invocations a target folder already."""
+    target = pg_servers.run_dir() / os.environ.get("PYTEST_XDIST_WORKER", "main") / "dbt-target"
+    return {**os.environ, **warehouse_info.dbt_env(), "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}
 
 
 @pytest.fixture(scope="session")
 def manifest(commons_env) -> dict:
-    from commons_assets.dbt.project import ensure_manifest, load_manifest
+    from commons_assets.dbt.project import load_manifest
 
-    ensure_manifest()
     return load_manifest()
 
 
 def seed(warehouse_info, **overrides) -> dict[str, int]:
+    """Seed the demo into that database, replacing what its source schema held (the template is seeded with
+    this, without overrides)."""
     from commons_assets.demo.seed import seed_demo
-
-    params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
-    params.update(overrides)
     from commons_assets.settings import get_settings
     from commons_assets.ledger import reset_usage_history
 
+    params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
+    params.update(overrides)
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         counts = seed_demo(conn, **params)
     with psycopg.connect(warehouse_info.conninfo()) as conn:
@@ -89,15 +286,19 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(scope="session")
-def demo_counts(warehouse_info) -> dict[str, int]:
-    """The demo service seeded once per session; tests that plant leaks reseed it afterwards."""
-    return seed(warehouse_info)
+@pytest.fixture(scope="module")
+def demo_counts(warehouse_info, pg_server) -> dict[str, int]:
+    """The seeded demo's row counts (this module's database is a clone of the template seeded once)."""
+    return dict(pg_server.demo_counts)
 
 
 @pytest.fixture
-def fresh_demo(warehouse_info, demo_counts):
-    """A freshly seeded demo for a test that alters the source (planted leaks, schema drift); the demo is
-    seeded again afterwards so that the tests after it see a clean service."""
-    yield seed(warehouse_info)
-    seed(warehouse_info)
+def fresh_demo(request, pg_server, warehouse_info) -> Iterator[dict[str, int]]:
+    """A database of this test's own, holding the freshly seeded demo (a clone of the template), which the test
+    may alter (planted leaks, schema drift); the CLI, Dagster and dbt use it for the length of the test, and
+    `db` connects to it (`warehouse_info`, module-scoped, stays the module's database). Dropped afterwards."""
+    info = pg_servers.clone(pg_server, request.node.name)
+    request.node.stash[_FRESH_INFO] = info
+    with _warehouse(info):
+        yield dict(pg_server.demo_counts)
+    pg_servers.drop(info)

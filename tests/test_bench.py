@@ -23,6 +23,8 @@ from commons_assets.bench.run import run_bench
 from commons_assets.settings import get_settings
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA, seed
 
+pytestmark = pytest.mark.e2e
+
 USERS = 800
 EVENTS = 8000
 DATASETS = ("signalements", "cohortes-usagers", "usage-fonctionnalites")

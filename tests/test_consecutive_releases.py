@@ -15,6 +15,8 @@ import pytest
 from commons_assets import cli
 from tests.conftest import DEMO_WEEK
 
+pytestmark = pytest.mark.e2e
+
 PREVIOUS_WEEK = "2026-W46"
 K = 11
 

@@ -23,6 +23,8 @@ from commons_assets.privacy.policy import Policy, PublishedColumn, PublishedMode
 SRC = "test_gate_source"
 PUB = "test_gate_published"
 
+pytestmark = pytest.mark.pg_matrix  # the gate's SQL must run on every supported PostgreSQL
+
 SOURCES = {
     "people": {
         "person_id": "internal_id",

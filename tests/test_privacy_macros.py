@@ -5,12 +5,13 @@ cases (top-coding, Corsica, overseas, the ISO year, Paris time, the 2-decimal ce
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import dbt_env
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
@@ -49,7 +50,7 @@ def rendered(warehouse_info, manifest) -> dict:
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "show", "--quiet", "--output", "json", "--inline", query,
          "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)],
-        env={**os.environ, **warehouse_info.dbt_env()},
+        env=dbt_env(warehouse_info),
         capture_output=True,
         text=True,
         timeout=300,

@@ -66,6 +66,8 @@ from commons_assets import cli
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 from tests.release_files import published_text, tree_digest
 
+pytestmark = pytest.mark.e2e
+
 S = SOURCE_SCHEMA
 K = 11
 PREVIOUS_WEEK = "2026-W46"  # the week before DEMO_WEEK

@@ -14,6 +14,8 @@ from commons_assets import cli
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 from tests.release_files import published_text
 
+pytestmark = pytest.mark.e2e
+
 DATASETS = {"signalements", "cohortes-usagers", "usage-fonctionnalites"}
 DIRECT_IDENTIFIER_NAMES = {"email", "first_name", "last_name", "phone", "street_address", "signup_ip", "ip_address",
                            "user_agent", "message", "user_id", "author_id", "report_id", "visitor_id", "session_id"}

@@ -15,7 +15,7 @@ from commons_assets.release.licences import LICENCES
 from tests.conftest import DEMO_WEEK
 from tests.udata_server import start_udata
 
-pytestmark = pytest.mark.datagouv
+pytestmark = [pytest.mark.datagouv, pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED_LICENCES = {"signalements": "odc-odbl", "cohortes-usagers": "lov2", "usage-fonctionnalites": "lov2"}
 

@@ -1,16 +1,17 @@
 """The dbt models follow the committed .sqlfluff (dbt templater, postgres dialect, dbt Labs style)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import dbt_env
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 
 def test_dbt_models_pass_sqlfluff(warehouse_info, manifest):
     # The dbt templater compiles the project, and compiling opens a connection: give it the test warehouse.
-    env = {**os.environ, **warehouse_info.dbt_env()}
+    env = dbt_env(warehouse_info)
     result = subprocess.run(
         [str(Path(sys.executable).with_name("sqlfluff")), "lint", "models"],
         cwd=DBT_PROJECT,

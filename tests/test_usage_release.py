@@ -41,7 +41,7 @@ from commons_assets.usage.assets import (
 )
 from commons_assets.usage.matomo import MatomoSettingsError
 from commons_assets.warehouse import WarehouseResource
-from tests.conftest import SOURCE_SCHEMA, seed
+from tests.conftest import SOURCE_SCHEMA
 from tests.fake_matomo import TOKEN, serve
 from tests.release_files import published_text
 
@@ -93,26 +93,14 @@ def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -
 
 @pytest.fixture(scope="module")
 def isolated_usage_state(demo_counts, warehouse_info):
-    """Empty usage ledger and Matomo table for this module; both put back as they were afterwards, and the
-    demo service seeded again (the releases below add events to it)."""
+    """Empty usage ledger and Matomo table for the releases below (the module's database is its own: the
+    tests of this module that run before may have written to them)."""
     schema = matomo_schema()
     with psycopg.connect(warehouse_info.conninfo(), autocommit=True) as conn:
         ensure_ledger(conn)
         ensure_matomo_table(conn, schema)
-        ledger = f'"{ledger_schema()}"."{LEDGER_TABLE}"'
-        matomo_table = f'"{schema}"."matomo_weekly_usage"'
-        conn.execute(f"create temporary table saved_ledger as select * from {ledger}")
-        conn.execute(f"create temporary table saved_matomo as select * from {matomo_table}")
-        conn.execute(f"delete from {ledger}")
-        conn.execute(f"delete from {matomo_table}")
-        try:
-            yield
-        finally:
-            conn.execute(f"delete from {ledger}")
-            conn.execute(f"insert into {ledger} select * from saved_ledger")
-            conn.execute(f"delete from {matomo_table}")
-            conn.execute(f"insert into {matomo_table} select * from saved_matomo")
-            seed(warehouse_info)
+        conn.execute(f'delete from "{ledger_schema()}"."{LEDGER_TABLE}"')
+        conn.execute(f'delete from "{schema}"."matomo_weekly_usage"')
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +298,7 @@ def test_record_published_usage_keeps_the_first_publication(db):
 
 # --- frozen weeks ---------------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_a_published_week_is_not_revised_by_late_events(usage_releases):
     target, facts = usage_releases
     first = [r for r in _usage(target, FIRST_WEEK) if r["semaine"] == FIRST_WEEK]
@@ -322,6 +311,7 @@ def test_a_published_week_is_not_revised_by_late_events(usage_releases):
     assert int(total["nombre_evenements"]) == facts["first_week_events_now"] - LATE_EVENTS
 
 
+@pytest.mark.e2e
 def test_every_week_published_first_is_published_again_unchanged(usage_releases):
     target, _ = usage_releases
     before = _usage(target, FIRST_WEEK)
@@ -333,6 +323,7 @@ def test_every_week_published_first_is_published_again_unchanged(usage_releases)
 
 # --- Matomo as a second source --------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_matomo_is_loaded_before_dbt_and_only_when_configured(usage_releases):
     _, facts = usage_releases
     assert facts["matomo_off"]["enabled"] is False
@@ -344,6 +335,7 @@ def test_matomo_is_loaded_before_dbt_and_only_when_configured(usage_releases):
     assert {r["query"]["date"] for r in facts["matomo_requests"]} == {"2026-11-16"}
 
 
+@pytest.mark.e2e
 def test_usage_is_published_from_both_sources(usage_releases):
     target, _ = usage_releases
     week = [r for r in _usage(target, SECOND_WEEK) if r["semaine"] == SECOND_WEEK]
@@ -362,6 +354,7 @@ def test_usage_is_published_from_both_sources(usage_releases):
     assert {r["fonctionnalite"] for r in week if r["source"] == "service"} >= {"total", "autre"}
 
 
+@pytest.mark.e2e
 def test_no_raw_matomo_label_is_published(usage_releases):
     target, facts = usage_releases
     text = published_text(target / SECOND_WEEK)
@@ -375,6 +368,7 @@ def test_no_raw_matomo_label_is_published(usage_releases):
     assert not set(raw_labels) & published_fields
 
 
+@pytest.mark.e2e
 def test_no_published_count_is_under_k(usage_releases):
     target, _ = usage_releases
     for week in (FIRST_WEEK, SECOND_WEEK):
@@ -383,6 +377,7 @@ def test_no_published_count_is_under_k(usage_releases):
                 assert row[column] == "" or int(row[column]) >= K, (week, row["source"], row["fonctionnalite"])
 
 
+@pytest.mark.e2e
 def test_the_matomo_token_is_kept_out_of_runs_logs_and_the_release(usage_releases, commons_env):
     target, _ = usage_releases
     # the Dagster home (run config, event log, compute logs), the CLI's logs, and the release itself
@@ -394,6 +389,7 @@ def test_the_matomo_token_is_kept_out_of_runs_logs_and_the_release(usage_release
 
 # --- unknown event names --------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_unknown_event_names_are_counted_as_autre_and_never_published(usage_releases):
     target, facts = usage_releases
     assert PLANTED_EMAIL not in published_text(target / SECOND_WEEK)
@@ -409,6 +405,7 @@ def test_unknown_event_names_are_counted_as_autre_and_never_published(usage_rele
 
 # --- the CNIL exemption report --------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_the_exemption_report_is_shown_for_each_release(usage_releases):
     _, facts = usage_releases
     off, on = facts["exemption_off"], facts["exemption_on"]

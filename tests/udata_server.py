@@ -3,7 +3,9 @@
 This file has two roles:
 - imported by the tests (in the project's virtualenv): `udata_venv()`, `start_udata()`, `FaultProxy`;
 - run as a script by the udata virtualenv's python (`python udata_server.py serve CONFIG.json`): the launcher
-  that builds the udata app, creates its fixtures and serves it. It therefore imports nothing but the standard
+  that builds the udata app, creates its fixtures and serves it;
+- run as a script by the project's python (`python udata_server.py venv`): builds the cached udata virtualenv
+  (the test session starts it in the background). It therefore imports nothing but the standard
   library at module level; udata is imported inside `_serve` only.
 
 Tricks, each needed for udata to run here without its usual services:
@@ -57,11 +59,23 @@ def _progress(message: str) -> None:
 # ------------------------------------------------------------------------------------------- the venv
 
 
-def udata_venv() -> Path:
-    """The python of the cached udata virtualenv, created on first use (a few minutes, progress printed)."""
+def _venv_paths() -> tuple[Path, str, Path]:
     root = Path(os.environ.get("COMMONS_UDATA_VENV") or Path.home() / ".cache" / "commons-assets" / "udata-venv")
     key = f"udata-{UDATA_VERSION}-mongomock-{MONGOMOCK_VERSION}-py{sys.version_info.major}.{sys.version_info.minor}"
-    venv = root / key
+    return root, key, root / key
+
+
+def udata_venv_ready() -> bool:
+    _, _, venv = _venv_paths()
+    return (venv / ".complete").exists() and (venv / "bin" / "python").exists()
+
+
+def udata_venv() -> Path:
+    """The python of the cached udata virtualenv, created on first use (a few minutes, progress printed).
+
+    The test session starts building it in the background as soon as it has collected a data.gouv.fr test
+    (`python udata_server.py venv`, see conftest); a test that needs it first waits on the lock below."""
+    root, key, venv = _venv_paths()
     python = venv / "bin" / "python"
     marker = venv / ".complete"
     if marker.exists() and python.exists():
@@ -404,5 +418,7 @@ class FaultProxy:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         _serve(sys.argv[2])
+    elif len(sys.argv) == 2 and sys.argv[1] == "venv":
+        print(udata_venv())
     else:
-        sys.exit("usage: python udata_server.py serve CONFIG.json")
+        sys.exit("usage: python udata_server.py serve CONFIG.json | venv")

@@ -19,7 +19,7 @@ def compiled_published_sql(monday: dt.date, info, workdir: Path) -> tuple[dict[s
     folder of our own (dbt_project/target is shared with whoever else runs dbt).
 
     Compiled with --full-refresh, and with every upstream model that is a table (the incremental counts of
-    events) inlined as a subquery of its own compiled SQL: the floor computes each published table from the
+    events) computed in a CTE from its own compiled SQL: the floor computes each published table from the
     source, as a first release does, rather than reading what an earlier build left."""
     from commons_assets.dbt.project import DBT_PROJECT_DIR, _dbt_executable
     from commons_assets.privacy.policy import load_policy
@@ -62,14 +62,37 @@ def compiled_published_sql(monday: dt.date, info, workdir: Path) -> tuple[dict[s
         and node["config"].get("materialized") in ("table", "incremental")
         and node.get("relation_name")
     }
-    out = {}
-    for model in published:
-        code = code_of(model.unique_id)
-        for relation, node_id in inlined.items():
-            if relation in code:
-                code = code.replace(relation, f"(\n{code_of(node_id)}\n)")
-        out[model.name] = code
+    out = {model.name: _with_inlined(code_of(model.unique_id), inlined, code_of) for model in published}
     return out, max((m.spec.k for m in published), default=11)
+
+
+def _with_inlined(code: str, inlined: dict[str, str], code_of) -> str:
+    """`code` with each table it reads (directly or through another) computed in a CTE of its own, dependencies
+    first. CTEs rather than subqueries in place: PostgreSQL 15 and older refuse a subquery in FROM without an
+    alias, and the compiled SQL names these tables without one."""
+    order: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def visit(text: str) -> None:
+        for relation, node_id in inlined.items():
+            if relation in text and relation not in seen:
+                seen.add(relation)
+                body = code_of(node_id)
+                visit(body)
+                order.append((relation, body))
+
+    visit(code)
+    if not order:
+        return code
+    names = {relation: f"bench_inlined_{i}" for i, (relation, _) in enumerate(order)}
+
+    def rename(text: str) -> str:
+        for relation, name in names.items():
+            text = text.replace(relation, name)
+        return text
+
+    ctes = ",\n".join(f"{names[relation]} as (\n{rename(body)}\n)" for relation, body in order)
+    return f"with {ctes}\nselect * from (\n{rename(code)}\n) as bench_published"
 
 
 def _psql() -> str | None:
