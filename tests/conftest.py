@@ -273,8 +273,8 @@ def seed(warehouse_info, **overrides) -> dict[str, int]:
     """Seed the demo into that database, replacing what its source schema held (the template is seeded with
     this, without overrides)."""
     from commons_assets.demo.seed import seed_demo
-    from commons_assets.settings import get_settings
     from commons_assets.ledger import reset_usage_history
+    from commons_assets.settings import get_settings
 
     params = dict(schema=SOURCE_SCHEMA, users=DEMO_USERS, events=DEMO_EVENTS, seed=7, until=DEMO_UNTIL)
     params.update(overrides)

@@ -47,7 +47,8 @@ def test_records_added_between_releases_form_groups_of_at_least_k(two_releases):
 
 
 def test_no_identifier_is_shared_by_two_releases(two_releases):
-    ids_before = {r["signalement_id"] for r in _rows(two_releases / PREVIOUS_WEEK / "signalements" / "signalements.csv")}
+    previous_csv = two_releases / PREVIOUS_WEEK / "signalements" / "signalements.csv"
+    ids_before = {r["signalement_id"] for r in _rows(previous_csv)}
     ids_after = {r["signalement_id"] for r in _rows(two_releases / DEMO_WEEK / "signalements" / "signalements.csv")}
     assert ids_before and ids_after
     assert not ids_before & ids_after

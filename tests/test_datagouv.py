@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
+import itertools
 import json
 import logging
 import shutil
@@ -440,7 +441,7 @@ def test_a_recorded_dataset_that_no_longer_exists_stops_the_release_without_crea
         + "demo:\n  signalements:\n    dataset_id: 0123456789abcdef01234567\n    resources: {}\nwww: {}\n"
     )
 
-    with pytest.raises(DatagouvError, match="0123456789abcdef01234567.*no longer exists.*Remove it"):
+    with pytest.raises(DatagouvError, match=r"0123456789abcdef01234567.*no longer exists.*Remove it"):
         publish_release(
             make_release(tmp_path, "2026-W47"), publications("2026-W47", only="signalements"), settings, ids_file
         )
@@ -499,7 +500,7 @@ def test_an_endless_500_fails_within_the_deadline_with_a_clear_message(
     assert f"failed {len(tries)} time(s)" in message, message
     assert "GET /api/1/me/" in message and "HTTP 500" in message and "3 s deadline" in message and "gave up" in message
     # backoff, not hammering: every retry waited (the shortest backoff is half its 1st ceiling)
-    gaps = [later.at - earlier.at for earlier, later in zip(tries, tries[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(tries)]
     assert min(gaps) > 0.05, gaps
     assert_key_absent(udata.api_key, message, caplog.text)
 

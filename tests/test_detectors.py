@@ -117,7 +117,7 @@ def test_module_contract(module: ModuleType):
         assert isinstance(getattr(module, attribute, None), kind), f"{module.__name__}.{attribute}"
     assert callable(getattr(module, "sql_predicate", None)), f"{module.__name__}.sql_predicate"
     assert callable(getattr(module, "matches", None)), f"{module.__name__}.matches"
-    assert module.NAME == module.__name__.rsplit(".", 1)[1]
+    assert module.__name__.rsplit(".", 1)[1] == module.NAME
     assert "__" not in module.NAME, "scan_sql aliases split on the first '__'"
     assert module.DESCRIPTION.strip() and "\n" not in module.DESCRIPTION
     assert module.LABELS and all(isinstance(label, str) and label for label in module.LABELS)
@@ -150,7 +150,7 @@ def test_sql_predicate_agrees(conn, module: ModuleType):
     values = list(module.TRUE_VALUES) + list(module.FALSE_VALUES)
     expected = [True] * len(module.TRUE_VALUES) + [False] * len(module.FALSE_VALUES)
     decisions = _sql_decisions(conn, module, values)
-    wrong = [(value, got) for value, want, got in zip(values, expected, decisions) if got is not want]
+    wrong = [(value, got) for value, want, got in zip(values, expected, decisions, strict=False) if got is not want]
     assert not wrong, f"{module.NAME}: SQL decided otherwise on {wrong}"
 
 
@@ -190,7 +190,7 @@ def test_python_and_sql_agree_on_mixed_text(conn, module: ModuleType):
             chars.insert(rng.randint(0, len(chars)), rng.choice(alphabet))
         values.append("".join(chars))
     decisions = _sql_decisions(conn, module, values)
-    different = [(v, d) for v, d in zip(values, decisions) if d is not module.matches(v)]
+    different = [(v, d) for v, d in zip(values, decisions, strict=False) if d is not module.matches(v)]
     assert not different, f"{module.NAME}: Python and SQL disagree on {different[:5]}"
 
 
@@ -202,7 +202,7 @@ def test_innocent_values_flagged_by_no_detector(conn):
         assert _flagging(value) == [], f"{value!r} flagged by {_flagging(value)}"
     for module in DETECTORS:
         decisions = _sql_decisions(conn, module, list(INNOCENT_VALUES))
-        flagged = [value for value, decision in zip(INNOCENT_VALUES, decisions) if decision]
+        flagged = [value for value, decision in zip(INNOCENT_VALUES, decisions, strict=False) if decision]
         assert not flagged, f"{module.NAME} (SQL) flags {flagged}"
 
 
@@ -260,7 +260,7 @@ def test_a_valid_iban_with_one_character_changed_is_not_flagged(conn):
 
 
 def test_iban_registry_is_the_same_in_python_and_sql(conn):
-    codes = sorted(iban_detector.IBAN_LENGTHS) + ["XX", "fr", "", "F"]
+    codes = [*sorted(iban_detector.IBAN_LENGTHS), "XX", "fr", "", "F"]
     rows = conn.execute(
         "select code, commons_privacy.iban_length(code) from unnest(%s::text[]) as code", (codes,)
     ).fetchall()
@@ -319,7 +319,7 @@ def test_scan_sql_counts_rows_per_detector_and_column(conn):
     assert cursor.fetchone() is None, "one row"
     assert names == list(detectors.scan_aliases(columns))
     assert all(isinstance(count, int) for count in row), "counts only, never a value"
-    counts = dict(zip(names, row))
+    counts = dict(zip(names, row, strict=False))
     flagged = {alias: count for alias, count in counts.items() if count}
     assert flagged == {
         "email__message": 1,

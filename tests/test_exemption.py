@@ -18,7 +18,7 @@ from commons_assets.usage.matomo import MatomoSettingsError
 from tests.conftest import DEMO_UNTIL, SOURCE_SCHEMA
 
 SCHEMA = "test_exemption"
-AS_OF = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
 MATOMO_ON = {"MATOMO_URL": "https://stats.example.gouv.fr", "MATOMO_SITE_ID": "3", "MATOMO_TOKEN": "a" * 32}
 
 
@@ -129,7 +129,7 @@ def test_as_of_must_be_timezone_aware(db, events_table):
 
 def test_on_the_demo_no_address_or_identifier_leaks_into_the_report(db, demo_counts):
     """The demo's own tracker stores whole addresses: the IP condition fails, and says so with counts only."""
-    as_of = dt.datetime.combine(DEMO_UNTIL, dt.time(12), tzinfo=dt.timezone.utc)
+    as_of = dt.datetime.combine(DEMO_UNTIL, dt.time(12), tzinfo=dt.UTC)
     conditions = _by_code(check_event_source(db, SOURCE_SCHEMA, "events", as_of=as_of))
     assert not conditions["ip_truncated"].holds
     report = " ".join(c.measured + c.label for c in conditions.values())

@@ -4,6 +4,7 @@ secret never shows in a message or a log line."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import io
@@ -71,10 +72,8 @@ class ScriptedServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
 
             do_GET = do_POST = do_PUT = _answer
 
@@ -174,7 +173,7 @@ def test_the_deadline_covers_every_call_of_the_client(server):
         with pytest.raises(http.GaveUp):
             client.request("GET", server.url + "/a")
         time.sleep(max(0.0, client.deadline - time.monotonic()) + 0.05)
-        with pytest.raises(http.DeadlinePassed, match="0.5 s deadline passed"):
+        with pytest.raises(http.DeadlinePassed, match=r"0\.5 s deadline passed"):
             client.request("GET", server.url + "/b")
     assert server.requests_to("/b") == []  # the second call never went out
 

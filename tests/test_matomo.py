@@ -259,7 +259,7 @@ def test_a_slow_answer_then_a_quick_one_succeeds(fake_matomo, settings):
 def test_malformed_json_is_a_clear_error_that_does_not_quote_the_page(fake_matomo, settings, caplog):
     page = f"<!DOCTYPE html><html><body>Sign in <input value='{TOKEN}'></body></html>"
     fake_matomo.script("Events.getCategory", (200, page, 0))
-    with pytest.raises(MatomoError, match="did not answer JSON .*MATOMO_URL") as info:
+    with pytest.raises(MatomoError, match=r"did not answer JSON .*MATOMO_URL") as info:
         matomo.fetch_week(settings, WEEK_MONDAY, **_fast())
     assert "<html" not in str(info.value)
     assert len(fake_matomo.calls("Events.getCategory")) == 1

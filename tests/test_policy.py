@@ -91,14 +91,14 @@ def test_bad_publish_spec_is_refused(path, value, fragment):
 def test_published_column_without_a_class_is_refused():
     manifest = _manifest()
     manifest["nodes"]["model.commons_assets.cohorts"]["columns"]["commune"] = {"data_type": "text"}
-    with pytest.raises(PolicyError, match="cohorts.commune must carry meta.privacy"):
+    with pytest.raises(PolicyError, match=r"cohorts\.commune must carry meta\.privacy"):
         load_policy(manifest)
 
 
 def test_a_published_class_from_the_source_vocabulary_is_refused():
     manifest = _manifest()
     manifest["nodes"]["model.commons_assets.cohorts"]["columns"]["semaine"]["meta"]["privacy"] = "direct_identifier"
-    with pytest.raises(PolicyError, match="cohorts.semaine"):
+    with pytest.raises(PolicyError, match=r"cohorts\.semaine"):
         load_policy(manifest)
 
 

@@ -22,7 +22,9 @@ EXPECTED_LICENCES = {"signalements": "odc-odbl", "cohortes-usagers": "lov2", "us
 
 @pytest.fixture(scope="module")
 def udata(tmp_path_factory):
-    server = start_udata(tmp_path_factory.mktemp("udata_release"), [dataclasses.asdict(l) for l in LICENCES.values()])
+    server = start_udata(
+        tmp_path_factory.mktemp("udata_release"), [dataclasses.asdict(lic) for lic in LICENCES.values()]
+    )
     yield server
     server.stop()
 

@@ -8,6 +8,7 @@ import html.parser
 import math
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -16,7 +17,7 @@ from commons_assets.usage.stats_page import render_stats_page
 from tests.chromium import headless_chromium
 
 WEEK = "2026-W47"
-GENERATED_AT = dt.datetime(2026, 11, 23, 2, 5, tzinfo=dt.timezone.utc)
+GENERATED_AT = dt.datetime(2026, 11, 23, 2, 5, tzinfo=dt.UTC)
 DATASET_URL = "https://www.data.gouv.fr/fr/datasets/usage-fonctionnalites-signalo/"
 # The demo's feature catalogue, with a typical week's events.
 FEATURES = [
@@ -85,7 +86,9 @@ def _render(rows=None, **overrides) -> str:
 class _Outline(html.parser.HTMLParser):
     """Checks that tags nest and close properly (HTML5 void elements aside) and collects what the tests look at."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    VOID: ClassVar[set[str]] = {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
+    }
     # SVG elements written self-closing (<line/>) are reported by handle_startendtag.
 
     def __init__(self) -> None:

@@ -121,10 +121,10 @@ def usage_releases(isolated_usage_state, warehouse_info, tmp_path_factory):
     facts["exemption_off"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-11-09")
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
-        wednesday = dt.datetime(2026, 11, 11, 14, 0, tzinfo=dt.timezone.utc)
+        wednesday = dt.datetime(2026, 11, 11, 14, 0, tzinfo=dt.UTC)
         late = [("connexion", wednesday + dt.timedelta(minutes=i), f"late-v{i}", f"late-s{i}")
                 for i in range(LATE_EVENTS)]
-        thursday = dt.datetime(2026, 11, 19, 10, 0, tzinfo=dt.timezone.utc)
+        thursday = dt.datetime(2026, 11, 19, 10, 0, tzinfo=dt.UTC)
         planted = [(PLANTED_NAME, thursday + dt.timedelta(minutes=i), f"planted-v{i}", f"planted-s{i}")
                    for i in range(PLANTED_EVENTS)]
         _insert_events(conn, late + planted)

@@ -55,14 +55,14 @@ def test_bounds_are_monday_to_next_monday_in_paris():
     assert week.start_at.utcoffset() == dt.timedelta(hours=2)
     assert week.end_at == dt.datetime(2026, 10, 26, tzinfo=PARIS)
     assert week.end_at.utcoffset() == dt.timedelta(hours=1)
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert week.end_at.astimezone(utc) - week.start_at.astimezone(utc) == dt.timedelta(days=7, hours=1)
 
 
 def test_containing_reads_an_aware_instant_in_paris():
     # Sunday 23:30 UTC is already Monday in Paris
-    assert Week.containing(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.timezone.utc)).label == "2026-W48"
-    assert Week.containing(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)).label == "2026-W47"
+    assert Week.containing(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)).label == "2026-W48"
+    assert Week.containing(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.UTC)).label == "2026-W47"
     assert Week.containing(dt.date(2026, 11, 22)).label == "2026-W47"
 
 
@@ -78,8 +78,8 @@ def test_weeks_are_ordered_and_step_by_seven_days():
 
 
 def test_last_complete_week_is_in_paris_time():
-    assert Week.last_complete(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.timezone.utc)).label == "2026-W47"
-    assert Week.last_complete(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)).label == "2026-W46"
+    assert Week.last_complete(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)).label == "2026-W47"
+    assert Week.last_complete(dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.UTC)).label == "2026-W46"
     assert Week.last_complete(dt.date(2026, 11, 23)).label == "2026-W47"
 
 

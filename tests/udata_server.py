@@ -41,6 +41,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 UDATA_VERSION = "17.18.0"
 MONGOMOCK_VERSION = "4.3.0"
@@ -107,7 +108,7 @@ def udata_venv() -> Path:
         )
         tail: list[str] = []
         for line in pip.stdout:
-            tail = (tail + [line.rstrip()])[-30:]
+            tail = ([*tail, line.rstrip()])[-30:]
             if line.startswith(("Collecting", "Installing", "Successfully")):
                 _progress(line.rstrip()[:150])
         if pip.wait() != 0:
@@ -210,7 +211,9 @@ def _serve(config_file: str) -> None:
         # Not TESTING: it would rename the database and turn on two-factor login; we want production paths.
         TESTING = False
         DEBUG = False
-        MONGODB_SETTINGS = {"host": "mongodb://localhost/udata", "mongo_client_class": mongomock.MongoClient}
+        MONGODB_SETTINGS: ClassVar[dict] = {
+            "host": "mongodb://localhost/udata", "mongo_client_class": mongomock.MongoClient,
+        }
         CELERY_BROKER_URL = "memory://"
         CELERY_RESULT_BACKEND = "cache+memory://"
         CELERY_TASK_ALWAYS_EAGER = True

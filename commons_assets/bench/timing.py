@@ -3,6 +3,7 @@ load the code location."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -100,10 +101,8 @@ def run_sampled(cmd: list[str], root_role: str, env: dict | None = None, cwd: st
                     role, is_python = roles[proc.pid]
                     commands = result.commands_by_role.setdefault(role, set())
                     if len(commands) < 4:
-                        try:
+                        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                             commands.add(" ".join(proc.cmdline())[:160])
-                        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                            pass
                     total += rss
                     python += rss if is_python else 0
                     by_role[role] = by_role.get(role, 0) + rss

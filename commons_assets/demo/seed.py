@@ -810,7 +810,8 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
                            then (%(junk_names)s::text[])[pg_temp.pick(e, 291, %(n_junk)s)]
                        when pg_temp.rnd(e, 290) < 0.8
                            then '/signalement/' || (1 + floor(pg_temp.rnd(e, 292) * %(n_reports)s))::bigint
-                           || '?email=' || {_ascii_lower("(%(first_names)s::text[])[pg_temp.pick(e, 293, %(n_first)s)]")}
+                           || '?email='
+                               || {_ascii_lower("(%(first_names)s::text[])[pg_temp.pick(e, 293, %(n_first)s)]")}
                            || '.' || {_ascii_lower("(%(last_names)s::text[])[pg_temp.pick(e, 294, %(n_last)s)]")}
                            || '@gmail.com'
                        else 'recherche_adresse:' || (1 + floor(pg_temp.rnd(e, 295) * 80))::int || ' '
@@ -824,16 +825,19 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
                    when {ix["consultation_carte"]} then '/carte?commune=' || commune_code
                        || case when pg_temp.rnd(e, 283) < 0.3
                                then '&zoom=' || (12 + pg_temp.pick(e, 284, 5)) else '' end
-                   when {ix["recherche_adresse"]} then '/recherche?q=' || (1 + floor(pg_temp.rnd(e, 285) ^ 2 * 150))::int || '+'
+                   when {ix["recherche_adresse"]} then '/recherche?q='
+                       || (1 + floor(pg_temp.rnd(e, 285) ^ 2 * 150))::int || '+'
                        || (%(streets_q)s::text[])[pg_temp.pick(e, 286, %(n_streets)s)] || '&commune=' || commune_code
                    when {ix["creation_signalement"]} then '/signalements/nouveau'
                        || case when pg_temp.rnd(e, 287) < 0.5
                                then '?categorie=' || (%(category_codes)s::text[])[pg_temp.pick(e, 288, 8)] else '' end
-                   when {ix["suivi_signalement"]} then '/signalements/' || (1 + floor(pg_temp.rnd(e, 289) * %(n_reports)s))::bigint
+                   when {ix["suivi_signalement"]} then '/signalements/'
+                       || (1 + floor(pg_temp.rnd(e, 289) * %(n_reports)s))::bigint
                    when {ix["connexion"]} then '/connexion'
                    when {ix["inscription"]} then '/inscription'
                    when {ix["telechargement_donnees"]} then '/donnees/signalements.csv'
-                   when {ix["consultation_aide"]} then '/aide/' || (%(help_pages)s::text[])[pg_temp.pick(e, 297, %(n_help)s)]
+                   when {ix["consultation_aide"]} then '/aide/'
+                       || (%(help_pages)s::text[])[pg_temp.pick(e, 297, %(n_help)s)]
                    else '/?utm_source=newsletter&utm_medium=email'
                end
         from (
@@ -843,7 +847,8 @@ def _insert_events(cur, s: sql.Identifier, params: dict) -> None:
                 select *,
                        pg_temp.hex16(visitor_key, 250) as visitor_id,
                        substr(sx, 1, 8) || '-' || substr(sx, 9, 4) || '-4' || substr(sx, 14, 3) || '-'
-                           || substr('89ab', pg_temp.pick(sid, 247, 4), 1) || substr(sx, 18, 3) || '-' || substr(sx, 21, 12)
+                           || substr('89ab', pg_temp.pick(sid, 247, 4), 1)
+                               || substr(sx, 18, 3) || '-' || substr(sx, 21, 12)
                            as session_id,  -- shaped as a random (version 4) UUID
                        {ip} as ip_address,
                        (%(user_agents)s::text[])[pg_temp.wpick(visitor_key, 251, %(ua_cum)s)] as user_agent,

@@ -217,7 +217,8 @@ def secondary_suppression_rules(model: PublishedModel) -> list[Rule]:
                 Rule(
                     "secondary_suppression",
                     _render(query),
-                    "{model}.{column_name}: {hits} group(s) where the one suppressed cell equals total minus the others",
+                    "{model}.{column_name}: {hits} group(s) where the one suppressed cell equals total minus the "
+                    "others",
                 )
             )
     return rules
@@ -333,7 +334,7 @@ def source_identifier_rules(
         # category may well be "12"); a hash may appear nowhere.
         plain = [(c, "direct") for c in direct] + [(c, "key") for c in keys if release_ids]
 
-        def text_form(column: str) -> sql.Composable:
+        def text_form(column: str, types: dict[str, str] = types) -> sql.Composable:
             template = _TEXT_FORMS.get(types.get(column, "text"), "{v}::text")
             return sql.SQL(template).format(v=sql.Identifier("s", column))
 

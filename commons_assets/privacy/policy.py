@@ -198,7 +198,9 @@ def load_policy(manifest: Mapping) -> Policy:
             declared_names += [total.dimension, *total.group_by, *total.measures]
         for declared in declared_names:
             if declared not in names:
-                problems.append(f"model {node['name']}: meta.publish names column {declared!r}, which it does not declare")
+                problems.append(
+                    f"model {node['name']}: meta.publish names column {declared!r}, which it does not declare"
+                )
         if not columns:
             problems.append(f"published model {node['name']} declares no columns: its yml is the allow-list")
         published.append(

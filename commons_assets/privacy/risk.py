@@ -49,7 +49,7 @@ def measure_risk(conn, model: PublishedModel) -> dict:
         ).format(buckets=buckets, sizes=sizes_query)
     ).fetchone()
     groups, people, smallest, unique_groups = int(row[0]), int(row[1]), row[2], int(row[3])
-    distribution = {_bucket_label(lo, hi): int(v) for (lo, hi), v in zip(BUCKETS, row[4:])}
+    distribution = {_bucket_label(lo, hi): int(v) for (lo, hi), v in zip(BUCKETS, row[4:], strict=False)}
     return {
         "kind": model.spec.kind,
         "k": model.spec.k,

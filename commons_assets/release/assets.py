@@ -167,7 +167,8 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         else:
             target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
             final = publish_to_folder(staged, target_root, week)
-            where, urls, resources = str(target_root.resolve()), {m.dataset: str(final / m.dataset) for m in policy.published}, {}
+            where, resources = str(target_root.resolve()), {}
+            urls = {m.dataset: str(final / m.dataset) for m in policy.published}
         if resources is not None:
             with warehouse.connect() as conn:
                 record_publication(
@@ -199,7 +200,9 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 "target": where,
                 "datasets": dg.MetadataValue.json(
                     {f["dataset"]: {"rows": f["rows"], "file": f["path"], "url": urls[f["dataset"]],
-                                    "licence": next(m.spec.licence for m in policy.published if m.dataset == f["dataset"])}
+                                    "licence": next(
+                                        m.spec.licence for m in policy.published if m.dataset == f["dataset"]
+                                    )}
                      for f in files}
                 ),
                 "already_published": resources is None,

@@ -305,12 +305,12 @@ def _plan(week_dir: Path, datasets: Sequence[DatasetPublication]) -> list[_Plan]
         for item in dataset.files:
             files[item.path] = _plan_file(week_dir, where, item, files)
         for item in dataset.files:
-            if isinstance(item.schema, str) and not item.schema.startswith(("http://", "https://")):
-                if item.schema not in files:
-                    raise DatagouvError(
-                        f"{where}: the schema of {item.path} is {item.schema!r}, which is neither a URL nor a "
-                        "file of this dataset"
-                    )
+            is_local_schema = isinstance(item.schema, str) and not item.schema.startswith(("http://", "https://"))
+            if is_local_schema and item.schema not in files:
+                raise DatagouvError(
+                    f"{where}: the schema of {item.path} is {item.schema!r}, which is neither a URL nor a "
+                    "file of this dataset"
+                )
         # A file's schema points at another file's resource: that resource must exist first.
         referenced = {f.schema for f in dataset.files if isinstance(f.schema, str)}
         ordered = sorted(files.values(), key=lambda p: p.file.path not in referenced)

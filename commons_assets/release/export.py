@@ -75,12 +75,11 @@ def export_csv(conn, model: PublishedModel, week_dir: Path) -> ExportedFile:
     )
     digest = hashlib.sha256()
     size = 0
-    with conn.cursor() as cursor, open(path, "wb") as out:
-        with cursor.copy(query) as copy:
-            for chunk in copy:
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
+    with conn.cursor() as cursor, open(path, "wb") as out, cursor.copy(query) as copy:
+        for chunk in copy:
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
     (rows,) = conn.execute(sql.SQL("select count(*) from {rel}").format(rel=sql.SQL(model.relation))).fetchone()
     return ExportedFile(
         dataset=model.dataset,
@@ -155,7 +154,7 @@ def write_stats_page(conn, policy: Policy, week_dir: Path, week: str, conditions
             )
         ).fetchall()
     page = render_stats_page(
-        rows, service_name=SERVICE_NAME, week=week, generated_at=dt.datetime.now(dt.timezone.utc),
+        rows, service_name=SERVICE_NAME, week=week, generated_at=dt.datetime.now(dt.UTC),
         exemption=conditions,
     )
     path = week_dir / STATS_PAGE

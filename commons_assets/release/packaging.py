@@ -89,10 +89,10 @@ def write_parquet(conn, model: PublishedModel, path: Path) -> int:
         cursor.itersize = PARQUET_BATCH_ROWS
         cursor.execute(query)
         while batch := cursor.fetchmany(PARQUET_BATCH_ROWS):
-            columns = list(zip(*batch))
+            columns = list(zip(*batch, strict=False))
             writer.write_table(
                 pa.table({name: pa.array(values, type=schema.field(name).type)
-                          for name, values in zip(model.column_names, columns)}, schema=schema)
+                          for name, values in zip(model.column_names, columns, strict=False)}, schema=schema)
             )
             rows += len(batch)
         if rows == 0:

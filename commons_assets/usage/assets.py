@@ -17,7 +17,6 @@ No `from __future__ import annotations` here: Dagster reads the annotations of t
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Optional
 
 import dagster as dg
 import psycopg
@@ -50,15 +49,15 @@ class MatomoResource(dg.ConfigurableResource):
     """Where Matomo is and how to read it. Build it with `matomo_resource()`: each field set from its
     environment variable through dg.EnvVar when the variable is set; all empty means the source is off."""
 
-    url: Optional[str] = None
-    site_id: Optional[str] = None
-    token: Optional[str] = None
+    url: str | None = None
+    site_id: str | None = None
+    token: str | None = None
 
     def as_env(self) -> dict[str, str]:
         """The fields under the names of their variables ('' when unset), for MatomoSettings.from_env."""
         return {ENV_URL: self.url or "", ENV_SITE_ID: self.site_id or "", ENV_TOKEN: self.token or ""}
 
-    def settings(self) -> Optional[MatomoSettings]:
+    def settings(self) -> MatomoSettings | None:
         """The validated settings; None when the Matomo source is off. A partial or malformed setting raises
         MatomoSettingsError, which names the variable and never shows the token."""
         return MatomoSettings.from_env(self.as_env())
@@ -92,7 +91,7 @@ def ensure_matomo_table(conn: psycopg.Connection, schema: str) -> None:
     matomo_api.load_rows(conn, schema, [], week=_NO_WEEK)
 
 
-def load_matomo_week(conn: psycopg.Connection, settings: Optional[MatomoSettings], schema: str,
+def load_matomo_week(conn: psycopg.Connection, settings: MatomoSettings | None, schema: str,
                      monday: dt.date) -> dict:
     """The body of `matomo_weekly_usage`: the table always, the week's rows when Matomo is on. Returns the
     metadata to record (counts and names only, never a label)."""
@@ -121,7 +120,7 @@ def exemption_conditions(
     conn: psycopg.Connection,
     week_monday: str | dt.date,
     *,
-    env: Optional[Mapping[str, str]] = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[ExemptionCondition]:
     """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the
     service's event table (COMMONS_SOURCE_SCHEMA.events) as of the end of the week, then, when the Matomo

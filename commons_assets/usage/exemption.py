@@ -145,7 +145,7 @@ def check_event_source(
                 "retention": f"{RAW_EVENT_MAX_MONTHS} months",
             },
         )
-        n_events, n_with_ip, n_not_truncated, oldest_at, n_too_old, oldest_age_days = cur.fetchone()
+        n_events, n_with_ip, n_not_truncated, _oldest_at, n_too_old, oldest_age_days = cur.fetchone()
         cur.execute(
             sql.SQL(
                 """

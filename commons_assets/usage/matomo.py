@@ -301,7 +301,9 @@ def fetch_week(
         client.close()
 
 
-def _fetch_week(client: MatomoClient, settings: MatomoSettings, week_monday: dt.date, week: str) -> list[MatomoUsageRow]:
+def _fetch_week(
+    client: MatomoClient, settings: MatomoSettings, week_monday: dt.date, week: str
+) -> list[MatomoUsageRow]:
     # filter_limit=-1: Matomo returns 100 rows by default, silently; the rest would be lost.
     common = {"period": "week", "date": week_monday.isoformat(), "filter_limit": -1}
     rows: list[MatomoUsageRow] = []
@@ -409,12 +411,11 @@ def load_rows(
     if not weeks:
         return 0
     table = sql.Identifier(schema, TABLE)
-    with conn.transaction():
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-            cur.execute(
-                sql.SQL(
-                    """
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        cur.execute(
+            sql.SQL(
+                """
                     create table if not exists {table} (
                         week text not null check (week ~ '^[0-9]{{4}}-W[0-9]{{2}}$'),
                         source text not null,
@@ -426,29 +427,29 @@ def load_rows(
                         loaded_at timestamptz not null default now()
                     )
                     """
-                ).format(table=table, kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS))
+            ).format(table=table, kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS))
+        )
+        cur.execute(
+            sql.SQL("comment on table {} is {}").format(
+                table,
+                sql.Literal(
+                    "Raw weekly Matomo reports. Labels may carry personal data (URLs, free text): "
+                    "never publish them as they are; map them through the feature catalogue."
+                ),
             )
-            cur.execute(
-                sql.SQL("comment on table {} is {}").format(
-                    table,
-                    sql.Literal(
-                        "Raw weekly Matomo reports. Labels may carry personal data (URLs, free text): "
-                        "never publish them as they are; map them through the feature catalogue."
-                    ),
+        )
+        # Two loads of the same week at once must not interleave their delete and insert.
+        cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(table))
+        cur.execute(sql.SQL("delete from {} where week = any(%s)").format(table), [sorted(weeks)])
+        with cur.copy(
+            sql.SQL(
+                "copy {} (week, source, label_kind, label, nb_events, nb_visits, nb_uniq_visitors) from stdin"
+            ).format(table)
+        ) as copy:
+            for row in rows:
+                copy.write_row(
+                    (row.week, row.source, row.label_kind, row.label, row.nb_events, row.nb_visits,
+                     row.nb_uniq_visitors)
                 )
-            )
-            # Two loads of the same week at once must not interleave their delete and insert.
-            cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(table))
-            cur.execute(sql.SQL("delete from {} where week = any(%s)").format(table), [sorted(weeks)])
-            with cur.copy(
-                sql.SQL(
-                    "copy {} (week, source, label_kind, label, nb_events, nb_visits, nb_uniq_visitors) from stdin"
-                ).format(table)
-            ) as copy:
-                for row in rows:
-                    copy.write_row(
-                        (row.week, row.source, row.label_kind, row.label, row.nb_events, row.nb_visits,
-                         row.nb_uniq_visitors)
-                    )
     log.info("Loaded %d Matomo rows into %s.%s for %s", len(rows), schema, TABLE, ", ".join(sorted(weeks)))
     return len(rows)

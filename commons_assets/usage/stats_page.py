@@ -146,7 +146,7 @@ def _nice_step(maximum: float, target: int = 5) -> int:
     for multiple in (1, 2, 2.5, 5, 10):
         step = multiple * magnitude
         if step >= raw:
-            return max(1, int(round(step)))
+            return max(1, round(step))
     return int(10 * magnitude)  # pragma: no cover
 
 

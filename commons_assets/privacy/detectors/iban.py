@@ -56,7 +56,8 @@ IBAN_LENGTHS: dict[str, int] = {
 # Written either compact, or in the printed groups of four (the last one shorter): a hex token such as a
 # UUID (8-4-4-4-12) is neither, and would otherwise pass mod 97 once in 97 tries.
 _CANDIDATE = Regex(
-    r"(^|[^a-z0-9])([a-z]{2}[0-9]{2}(?:[a-z0-9]{11,}|(?:[ \u00a0-][a-z0-9]{4}){2,}(?:[ \u00a0-][a-z0-9]{1,4})?))(?![a-z0-9])",
+    r"(^|[^a-z0-9])([a-z]{2}[0-9]{2}(?:[a-z0-9]{11,}|(?:[ \u00a0-][a-z0-9]{4}){2,}"
+    r"(?:[ \u00a0-][a-z0-9]{1,4})?))(?![a-z0-9])",
     ignore_case=True,
 )
 _GROUP_SPLIT = re.compile(r"[^A-Z0-9]+")
@@ -71,10 +72,7 @@ def _checksum_ok(compact: str) -> bool:
     rearranged = iban[4:] + iban[:4]
     remainder = 0
     for ch in rearranged:  # chunked mod 97, like the SQL twin
-        if ch.isdigit():
-            remainder = (remainder * 10 + int(ch)) % 97
-        else:
-            remainder = (remainder * 100 + ord(ch) - 55) % 97
+        remainder = (remainder * 10 + int(ch)) % 97 if ch.isdigit() else (remainder * 100 + ord(ch) - 55) % 97
     return remainder == 1
 
 

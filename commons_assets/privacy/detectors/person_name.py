@@ -134,12 +134,12 @@ class _NamePairs:
         for i, (token, separator) in enumerate(tokens):
             if not _is_first_name(token):
                 continue
-            if i + 1 < len(tokens) and _WHITESPACE_ONLY.search(separator):
-                if _CAPITALISED.search(tokens[i + 1][0]):
-                    return True
-            if i > 0 and _WHITESPACE_ONLY.search(tokens[i - 1][1]):
-                if _IN_CAPITALS.search(tokens[i - 1][0]):
-                    return True
+            # a first name followed by a capitalised word (« Jean Dupont »)
+            if i + 1 < len(tokens) and _WHITESPACE_ONLY.search(separator) and _CAPITALISED.search(tokens[i + 1][0]):
+                return True
+            # a surname in capitals before a first name (« DUPONT Jean »)
+            if i > 0 and _WHITESPACE_ONLY.search(tokens[i - 1][1]) and _IN_CAPITALS.search(tokens[i - 1][0]):
+                return True
         return False
 
     def sql(self, column_sql: str) -> str:
