@@ -134,8 +134,7 @@ class DatagouvSettings:
         object.__setattr__(self, "base_url", _check_base_url(self.base_url or ENVIRONMENTS[self.environment]))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DatagouvSettings:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> DatagouvSettings:
         values = {name: (env.get(name) or "").strip() for name in (ENV_API_KEY, ENV_ORGANIZATION)}
         for name, value in values.items():
             if not value:

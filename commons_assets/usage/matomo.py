@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -94,10 +93,9 @@ class MatomoSettings:
         return self.url + "/index.php"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MatomoSettings | None:
+    def from_env(cls, env: Mapping[str, str]) -> MatomoSettings | None:
         """The settings from MATOMO_URL, MATOMO_SITE_ID and MATOMO_TOKEN; None when none of them is set (the
         Matomo source is then simply off); MatomoSettingsError when only some are set, or one is malformed."""
-        env = os.environ if env is None else env
         values = {name: (env.get(name) or "").strip() for name in (ENV_URL, ENV_SITE_ID, ENV_TOKEN)}
         if not any(values.values()):
             return None
