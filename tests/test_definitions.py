@@ -114,3 +114,16 @@ def test_the_schema_audit_is_a_blocking_check_upstream_of_every_dbt_model(defs):
         node = graph.get(key)
         if key.path[0] in ("staging", "intermediate", "open_data") and node.is_materializable:
             assert audit.asset_key in node.parent_keys, key
+
+
+def test_dg_loads_the_same_definitions(manifest):
+    """`dg dev`, which Dagster advises over `dagster dev`, finds the project through [tool.dg] in pyproject."""
+    import subprocess
+    import sys
+
+    dg_cli = Path(sys.executable).with_name("dg")
+    result = subprocess.run(
+        [str(dg_cli), "check", "defs"], capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
