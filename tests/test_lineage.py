@@ -1,0 +1,122 @@
+"""Lineage enforces what the sources yml declares: a published column computed from a direct identifier or
+free text of a source blocks, whatever its values look like, unless its yml allows that derivation."""
+
+import pytest
+
+from commons_assets.privacy.lineage import LineageError, lineage_findings, select_lineage
+from commons_assets.privacy.policy import load_policy
+
+CATALOG = {"db": {"src": {"users": {"user_id": "int", "email": "text", "bio": "text", "city": "text"},
+                          "orders": {"order_id": "int", "user_id": "int", "note": "text"}}}}  # fmt: skip
+USERS = '"db"."src"."users"'
+
+
+def _feeds(sql_text: str) -> dict[str, set[str]]:
+    return {c: {f"{t}.{col}" for _, t, col in leaves} for c, leaves in select_lineage(sql_text, CATALOG).items()}
+
+
+@pytest.mark.parametrize(
+    "sql_text, expected",
+    [
+        (f"select email from {USERS}", {"email": {"users.email"}}),  # direct select
+        (f"select email as contact from {USERS}", {"contact": {"users.email"}}),  # rename
+        (  # a CTE chain
+            f"with a as (select user_id, bio from {USERS}), b as (select user_id, bio as message from a) "
+            "select message from b",
+            {"message": {"users.bio"}},
+        ),
+        (  # a join
+            f'select o.note, u.city from "db"."src"."orders" o join {USERS} u on u.user_id = o.user_id',
+            {"note": {"orders.note"}, "city": {"users.city"}},
+        ),
+        (  # case and coalesce carry every branch (and a case's condition: its result tells its value)
+            f"select case when city = 'x' then bio else 'n/a' end as label, coalesce(city, email) as place "
+            f"from {USERS}",
+            {"label": {"users.bio", "users.city"}, "place": {"users.city", "users.email"}},
+        ),
+        (  # counts carry no value: a count of users is not fed by their emails
+            f"select city, count(distinct email) as n, count(email) as m, count(*) as o from {USERS} group by city",
+            {"city": {"users.city"}, "n": set(), "m": set(), "o": set()},
+        ),
+        (  # select * is expanded from the upstream columns
+            f"with a as (select * from {USERS}) select * from a",
+            {"user_id": {"users.user_id"}, "email": {"users.email"}, "bio": {"users.bio"}, "city": {"users.city"}},
+        ),
+    ],
+)
+def test_select_lineage_finds_the_source_columns_each_output_is_computed_from(sql_text, expected):
+    assert _feeds(sql_text) == expected
+
+
+def test_a_string_aggregate_still_carries_the_values():
+    # the near miss of the count exclusion: string_agg publishes every value it aggregates
+    assert _feeds(f"select string_agg(bio, ',') as all_bios from {USERS}") == {"all_bios": {"users.bio"}}
+
+
+def test_unreadable_sql_fails_closed():
+    with pytest.raises(LineageError):
+        select_lineage("select from where", CATALOG)
+
+
+def _manifest(mart_sql: str, allowed: list | None = None) -> dict:
+    def model(name, path, sql_text, deps, columns=None, meta=None):
+        return {"resource_type": "model", "name": name, "unique_id": f"model.p.{name}", "database": "db",
+                "schema": "analytics", "original_file_path": path, "compiled_code": sql_text,
+                "depends_on": {"nodes": deps}, "columns": columns or {}, "config": {"meta": meta or {}}}  # fmt: skip
+
+    column_meta = {"privacy": "public", **({"derived_from_allowed": allowed} if allowed is not None else {})}
+    return {
+        "sources": {
+            "source.p.service.users": {
+                "source_name": "service", "name": "users", "schema": "src", "database": "db",
+                "original_file_path": "models/staging/_sources.yml",
+                "columns": {"user_id": {"meta": {"privacy": "internal_id"}},
+                            "email": {"meta": {"privacy": "direct_identifier"}},
+                            "bio": {"meta": {"privacy": "free_text"}},
+                            "city": {"meta": {"privacy": "public"}}},
+            }
+        },
+        "nodes": {
+            "model.p.stg_users": model(
+                "stg_users", "models/staging/stg_users.sql", 'select user_id, bio, city from "db"."src"."users"',
+                ["source.p.service.users"],
+            ),
+            "model.p.mart": model(
+                "mart", "models/marts/open_data/mart.sql", mart_sql, ["model.p.stg_users"],
+                columns={"city": {"meta": {"privacy": "public"}}, "label": {"meta": column_meta}},
+                meta={"publish": {"dataset": "mart", "title": "Mart", "description": "Un jeu.", "licence": "lov2",
+                                  "kind": "records"}},
+            ),
+        },
+    }
+
+
+def _findings(manifest):
+    return lineage_findings(manifest, load_policy(manifest), lambda node: node.get("compiled_code"))
+
+
+def test_free_text_published_under_an_innocent_name_blocks_naming_column_source_and_file():
+    manifest = _manifest('select city, upper(bio) as label from "db"."analytics"."stg_users"')
+    [finding] = _findings(manifest)
+    assert (finding.model, finding.column, finding.source, finding.source_column) == ("mart", "label", "users", "bio")
+    assert "mart.label" in finding.message and "users.bio" in finding.message
+    assert "models/marts/open_data/mart.sql" in finding.message and "models/staging/stg_users.sql" in finding.message
+
+
+def test_a_derivation_allowed_with_a_reason_passes_but_not_without_one():
+    sql_text = 'select city, upper(bio) as label from "db"."analytics"."stg_users"'
+    assert _findings(_manifest(sql_text, [{"source": "users.bio", "reason": "une catégorie"}])) == []
+    assert len(_findings(_manifest(sql_text, [{"source": "users.bio", "reason": ""}]))) == 1
+    assert len(_findings(_manifest(sql_text, [{"source": "users.city", "reason": "autre colonne"}]))) == 1
+
+
+def test_a_count_of_free_text_does_not_block():
+    manifest = _manifest('select city, count(distinct bio)::text as label from "db"."analytics"."stg_users" group by 1')
+    assert _findings(manifest) == []
+
+
+def test_a_model_without_compiled_sql_fails_closed_naming_it():
+    manifest = _manifest('select city, city as label from "db"."analytics"."stg_users"')
+    manifest["nodes"]["model.p.stg_users"]["compiled_code"] = None
+    with pytest.raises(LineageError, match=r"stg_users \(models/staging/stg_users.sql\)"):
+        _findings(manifest)
