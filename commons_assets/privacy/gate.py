@@ -495,6 +495,20 @@ def gate_url(info) -> str:
     return f"{info.sqlalchemy_url()}?options={quote(options)}"
 
 
+def lineage_check(model: PublishedModel, policy: Policy, manifest: dict | None, project_dir) -> list[Finding]:
+    """What the sources yml declares, enforced by lineage (privacy/lineage.py): a finding per published column
+    computed from a direct identifier or free text of a source. Fails closed without the run's compiled SQL."""
+    from commons_assets.privacy.lineage import LineageError, compiled_from_target, lineage_findings
+
+    if manifest is None:
+        return [Finding("lineage", None, 1, f"{model.name}: no compiled dbt manifest for this run; lineage unknown")]
+    try:
+        found = lineage_findings(manifest, policy, compiled_from_target(project_dir, manifest), only=model.name)
+    except LineageError as err:
+        return [Finding("lineage", None, 1, f"{model.name}: lineage unknown, {err}")]
+    return [Finding("lineage", f.column, 1, f.message) for f in found]
+
+
 def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> list[Finding]:
     """Run the model's GX suite against the warehouse; return the findings (counts and names only)."""
     _quiet_gx()
