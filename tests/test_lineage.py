@@ -120,3 +120,56 @@ def test_a_model_without_compiled_sql_fails_closed_naming_it():
     manifest["nodes"]["model.p.stg_users"]["compiled_code"] = None
     with pytest.raises(LineageError, match=r"stg_users \(models/staging/stg_users.sql\)"):
         _findings(manifest)
+
+
+@pytest.fixture(scope="module")
+def compiled_demo(warehouse_info, manifest) -> dict:
+    """The Signalo demo as `dbt compile` leaves it: every model's compiled SQL, in a target folder of our own."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from commons_assets.dbt.project import DBT_PROJECT_DIR
+    from tests.conftest import dbt_env
+
+    env = dbt_env(warehouse_info)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "compile", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"release_week": "2026-W10"})],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((Path(env["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+
+
+def test_the_demo_publishes_nothing_computed_from_identifiers_or_free_text(compiled_demo):
+    from commons_assets.privacy.lineage import published_feeds
+
+    feeds = published_feeds(compiled_demo, load_policy(compiled_demo), lambda node: node.get("compiled_code"))
+    # the lineage did reach the sources through the demo's models (a passing check that saw nothing proves nothing)
+    reached = {(f.source, f.column) for columns in feeds.values() for fs in columns.values() for f in fs}
+    assert ("reports", "category_code") in reached or any(source == "reports" for source, _ in reached), reached
+    assert _findings(compiled_demo) == []
+
+
+def test_free_text_planted_in_an_innocent_demo_column_blocks_with_the_three_names(compiled_demo):
+    import copy
+
+    planted = copy.deepcopy(compiled_demo)
+    policy = load_policy(planted)
+    [staging] = [n for n in planted["nodes"].values() if n.get("name") == "stg_service__reports"]
+    # the report's status now carries the free-text message: no detector would recognise its values
+    assert "status as report_status" in staging["compiled_code"]
+    staging["compiled_code"] = staging["compiled_code"].replace(
+        "status as report_status", "status || message as report_status"
+    )
+    findings = lineage_findings(planted, policy, lambda node: node.get("compiled_code"))
+    assert findings, "the planted free text went through"
+    assert {(f.source, f.source_column, f.privacy) for f in findings} == {("reports", "message", "free_text")}
+    published = {f.model for f in findings}
+    assert published, findings
+    finding = findings[0]
+    assert f"{finding.model}.{finding.column}" in finding.message and "reports.message" in finding.message
+    assert finding.model_file.startswith("models/marts/open_data/") and finding.model_file in finding.message
+    assert "models/staging/service/stg_service__reports.sql" in finding.message

@@ -116,12 +116,27 @@ def compiled_from_target(project_dir: Path, manifest: Mapping) -> Callable[[Mapp
     return _compiled
 
 
+def _seed_header(seed: Mapping) -> list[str]:
+    import csv
+
+    path = Path(seed.get("root_path") or ".") / seed.get("original_file_path", "")
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return [c.strip().lower() for c in next(csv.reader(f), [])]
+    except OSError:
+        return []  # unknown columns: a `select *` from it then fails closed, naming the model
+
+
 def run_manifest(project_dir: Path, run_id: str) -> dict | None:
     """The manifest the dbt build of this Dagster run wrote (it holds every model's compiled SQL): dagster-dbt
-    gives each invocation the target path `target/<op>-<run id[:7]>-<random>`. None when there is none."""
+    gives each invocation the target path `<DBT_TARGET_PATH or target>/<op>-<run id[:7]>-<random>`.
+    None when there is none."""
     import json
+    import os
 
-    found = [p for p in (project_dir / "target").glob(f"*-{run_id[:7]}-*/manifest.json") if p.is_file()]
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    target = target if target.is_absolute() else project_dir / target
+    found = [p for p in target.glob(f"*-{run_id[:7]}-*/manifest.json") if p.is_file()]
     if not found:
         return None
     return json.loads(max(found, key=lambda p: p.stat().st_mtime_ns).read_text())
@@ -140,7 +155,11 @@ def published_feeds(
         if uid in models:
             return dict.fromkeys(_lineage(uid), "text")
         upstream = nodes.get(uid) or manifest.get("sources", {}).get(uid) or {}
-        return dict.fromkeys((c.lower() for c in upstream.get("columns", {})), "text")
+        columns = [c.lower() for c in upstream.get("columns", {})]
+        if upstream.get("resource_type") == "seed":
+            # a seed's columns are its CSV header, whether or not its yml lists them
+            columns = list(dict.fromkeys(columns + _seed_header(upstream)))
+        return dict.fromkeys(columns, "text")
 
     def _relation_schema(uid: str) -> tuple[str, str, str]:
         upstream = nodes.get(uid) or manifest.get("sources", {}).get(uid) or {}
