@@ -183,3 +183,25 @@ def test_only_a_source_marked_infrastructure_is_outside_the_policy():
     manifest["sources"]["source.commons_assets.crm.contacts"]["columns"]["notes"] = {"meta": {}}
     policy = load_policy(manifest)  # the unclassified column of an infrastructure source does not block
     assert "crm.contacts" not in policy.sources and policy.source_schemas() == ["service"]
+
+
+def test_the_audit_reads_every_schema_under_the_policy(warehouse_info, db):
+    from psycopg import sql
+
+    from commons_assets.privacy.schema_audit import audit_source_schema
+
+    manifest = _second_source(_manifest())
+    manifest["sources"]["source.commons_assets.service.users"]["schema"] = "audit_service"
+    db.execute("drop schema if exists audit_service cascade; drop schema if exists crm cascade")
+    db.execute("create schema audit_service")
+    db.execute("create table audit_service.users (user_id int, email text, birth_date date)")
+    db.execute("create schema crm; create table crm.contacts (contact_id int, phone text)")
+    try:
+        policy = load_policy(manifest)
+        assert audit_source_schema(warehouse_info, policy) is None  # the near miss: all classified
+        db.execute(sql.SQL("alter table crm.contacts add column notes text"))
+        finding = audit_source_schema(warehouse_info, policy)
+        assert finding is not None and finding.unclassified_columns == ["crm.contacts.notes"]
+        assert "models/staging/crm/_crm__sources.yml" in finding.message
+    finally:
+        db.execute("drop schema if exists audit_service cascade; drop schema if exists crm cascade")
