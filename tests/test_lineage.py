@@ -173,3 +173,24 @@ def test_free_text_planted_in_an_innocent_demo_column_blocks_with_the_three_name
     assert f"{finding.model}.{finding.column}" in finding.message and "reports.message" in finding.message
     assert finding.model_file.startswith("models/marts/open_data/") and finding.model_file in finding.message
     assert "models/staging/service/stg_service__reports.sql" in finding.message
+
+
+def test_the_gate_check_blocks_without_the_runs_compiled_manifest_and_reports_each_feed(tmp_path):
+    from commons_assets.privacy.gate import lineage_check
+    from commons_assets.privacy.lineage import run_manifest
+
+    manifest = _manifest('select city, upper(bio) as label from "db"."analytics"."stg_users"')
+    policy = load_policy(manifest)
+    [model] = policy.published
+    [missing] = lineage_check(model, policy, None, tmp_path)
+    assert missing.check == "lineage" and "no compiled dbt manifest" in missing.message
+    [finding] = lineage_check(model, policy, manifest, tmp_path)
+    assert (finding.check, finding.column) == ("lineage", "label") and "users.bio" in finding.message
+    # the manifest of this run's dbt build, not another run's
+    import json
+
+    for run in ("abcdef1", "1234567"):
+        (tmp_path / "target" / f"service_dbt_models-{run}-xyz").mkdir(parents=True)
+        (tmp_path / "target" / f"service_dbt_models-{run}-xyz" / "manifest.json").write_text(json.dumps({"run": run}))
+    assert run_manifest(tmp_path, "abcdef1-rest-of-the-run-id") == {"run": "abcdef1"}
+    assert run_manifest(tmp_path, "9999999-other") is None
