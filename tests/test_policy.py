@@ -15,6 +15,7 @@ def _manifest() -> dict:
                 "source_name": "service",
                 "name": "users",
                 "schema": "service",
+                "original_file_path": "models/staging/service/_service__sources.yml",
                 "columns": {
                     "user_id": {"meta": {"privacy": "internal_id"}},
                     "email": {"meta": {"privacy": "direct_identifier"}},
@@ -116,7 +117,7 @@ def test_schema_drift_lists_new_columns_of_known_tables_only():
     policy = load_policy(_manifest())
     actual = {"users": ["user_id", "email", "birth_date", "telephone"], "unknown_table": ["x"]}
     assert unclassified_columns(policy, actual) == ["users.telephone"]
-    message = schema_drift_message(["users.telephone"])
+    message = schema_drift_message(["users.telephone"], policy)
     assert "users.telephone" in message and "_service__sources.yml" in message
 
 
@@ -140,3 +141,67 @@ def test_a_source_without_new_columns_is_no_drift():
     policy = load_policy(_manifest())
     assert unclassified_columns(policy, {"users": ["birth_date", "user_id", "email"]}) == []
     assert unclassified_columns(policy, {"users": ["user_id"]}) == []
+
+
+def _second_source(manifest: dict, meta: dict | None = None) -> dict:
+    manifest["sources"]["source.commons_assets.crm.contacts"] = {
+        "source_name": "crm",
+        "name": "contacts",
+        "schema": "crm",
+        "original_file_path": "models/staging/crm/_crm__sources.yml",
+        "source_meta": meta or {},
+        "columns": {
+            "contact_id": {"meta": {"privacy": "internal_id"}},
+            "phone": {"meta": {"privacy": "direct_identifier"}},
+        },
+    }
+    return manifest
+
+
+def test_a_second_source_of_any_name_is_classified_audited_and_compared():
+    policy = load_policy(_second_source(_manifest()))
+    assert policy.sources["crm.contacts"] == {"contact_id": "internal_id", "phone": "direct_identifier"}
+    assert policy.relation("crm.contacts") == ("crm", "contacts") and policy.relation("users") == ("service", "users")
+    assert policy.source_schemas() == ["service", "crm"]
+    assert ("crm.contacts", "phone") in policy.direct_identifier_columns()
+    # drift in the second schema is found, and the hint names the yml that declares that source
+    missing = unclassified_columns(policy, {"contacts": ["contact_id", "phone", "notes"]}, "crm")
+    assert missing == ["crm.contacts.notes"]
+    assert "models/staging/crm/_crm__sources.yml" in schema_drift_message(missing, policy)
+
+
+def test_an_unclassified_column_of_a_second_source_blocks_and_names_its_yml():
+    manifest = _second_source(_manifest())
+    manifest["sources"]["source.commons_assets.crm.contacts"]["columns"]["notes"] = {"meta": {}}
+    with pytest.raises(PolicyError) as err:
+        load_policy(manifest)
+    assert "crm.contacts.notes" in str(err.value) and "_crm__sources.yml" in str(err.value)
+
+
+def test_only_a_source_marked_infrastructure_is_outside_the_policy():
+    manifest = _second_source(_manifest(), meta={"commons": "infrastructure"})
+    manifest["sources"]["source.commons_assets.crm.contacts"]["columns"]["notes"] = {"meta": {}}
+    policy = load_policy(manifest)  # the unclassified column of an infrastructure source does not block
+    assert "crm.contacts" not in policy.sources and policy.source_schemas() == ["service"]
+
+
+def test_the_audit_reads_every_schema_under_the_policy(warehouse_info, db):
+    from psycopg import sql
+
+    from commons_assets.privacy.schema_audit import audit_source_schema
+
+    manifest = _second_source(_manifest())
+    manifest["sources"]["source.commons_assets.service.users"]["schema"] = "audit_service"
+    db.execute("drop schema if exists audit_service cascade; drop schema if exists crm cascade")
+    db.execute("create schema audit_service")
+    db.execute("create table audit_service.users (user_id int, email text, birth_date date)")
+    db.execute("create schema crm; create table crm.contacts (contact_id int, phone text)")
+    try:
+        policy = load_policy(manifest)
+        assert audit_source_schema(warehouse_info, policy) is None  # the near miss: all classified
+        db.execute(sql.SQL("alter table crm.contacts add column notes text"))
+        finding = audit_source_schema(warehouse_info, policy)
+        assert finding is not None and finding.unclassified_columns == ["crm.contacts.notes"]
+        assert "models/staging/crm/_crm__sources.yml" in finding.message
+    finally:
+        db.execute("drop schema if exists audit_service cascade; drop schema if exists crm cascade")

@@ -47,8 +47,9 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
 | 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
 | 18 | people, not rows                           | issue 12 (no test yet)                                            |
-| 19 | declared but not detected (lineage)        | issue 12 (no lineage check yet); the source_identifier case here  |
-|    |                                            | covers values copied verbatim or hashed from direct identifiers   |
+| 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
+|    |                                            | compiled demo SQL); the source_identifier case here covers values |
+|    |                                            | copied verbatim or hashed from direct identifiers                 |
 | 20 | hostile values for reusers                 | issue 12 (no test yet)                                            |
 | 21 | implausible values                         | issue 12 (no test yet)                                            |
 | 22 | races, crashes                             | issue 12 (no test yet)                                            |

@@ -7,7 +7,7 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
-from commons_assets.privacy.gate import run_gate
+from commons_assets.privacy.gate import lineage_check, run_gate
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.warehouse import WarehouseResource
 
@@ -22,17 +22,23 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         description=(
             f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
             f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
-            "cells, secondary suppression, no identifier shared with the previous release, no source identifier."
+            "cells, secondary suppression, no identifier shared with the previous release, no source identifier, "
+            "no column computed from a source's direct identifier or free text (lineage)."
         ),
     )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         # imported here: the detectors compile hundreds of regexes, which loading the code location need not
+        from commons_assets.dbt.project import DBT_PROJECT_DIR
         from commons_assets.privacy import detectors
+        from commons_assets.privacy.lineage import run_manifest
 
         with warehouse.connect() as conn:
             ensure_ledger(conn)
             detectors.install_functions(conn)
-        findings = run_gate(warehouse.info(), model, policy, release_ids_relation())
+        # lineage first: it reads the compiled SQL of this run's dbt build, the very models whose tables the
+        # gate checks, and blocks what was declared direct_identifier or free_text whatever the detectors find
+        findings = lineage_check(model, policy, run_manifest(DBT_PROJECT_DIR, context.run.run_id), DBT_PROJECT_DIR)
+        findings += run_gate(warehouse.info(), model, policy, release_ids_relation())
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,

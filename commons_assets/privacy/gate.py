@@ -291,6 +291,16 @@ def source_column_types(conn, schema: str) -> dict[str, dict[str, str]]:
     return types
 
 
+def policy_source_types(conn, policy: Policy) -> dict[str, dict[str, str]]:
+    """source_column_types() of every schema under the policy, keyed like policy.sources."""
+    types: dict[str, dict[str, str]] = {}
+    for schema in policy.source_schemas():
+        found = source_column_types(conn, schema)
+        for table, key in policy.tables_of(schema).items():
+            types[key] = found.get(table, {})
+    return types
+
+
 def source_identifier_rules(
     model: PublishedModel, policy: Policy, source_types: dict[str, dict[str, str]] | None = None
 ) -> list[Rule]:
@@ -325,11 +335,12 @@ def source_identifier_rules(
         for n, _ in _HASHES
     }
     branches: list[sql.Composable] = []
+    # Every source under the policy, whatever its schema (`source_types` is keyed like policy.sources).
     for table, classes in sorted(policy.sources.items()):
         direct = [c for c, cls in sorted(classes.items()) if cls == "direct_identifier"]
         keys = [c for c, cls in sorted(classes.items()) if cls == "internal_id"]
         types = (source_types or {}).get(table, {})
-        source = sql.Identifier(policy.source_schema, table)
+        source = sql.Identifier(*policy.relation(table))
         # (column, kind): a direct identifier may appear nowhere; a key only matters in a release id (a
         # category may well be "12"); a hash may appear nowhere.
         plain = [(c, "direct") for c in direct] + [(c, "key") for c in keys if release_ids]
@@ -484,6 +495,20 @@ def gate_url(info) -> str:
     return f"{info.sqlalchemy_url()}?options={quote(options)}"
 
 
+def lineage_check(model: PublishedModel, policy: Policy, manifest: dict | None, project_dir) -> list[Finding]:
+    """What the sources yml declares, enforced by lineage (privacy/lineage.py): a finding per published column
+    computed from a direct identifier or free text of a source. Fails closed without the run's compiled SQL."""
+    from commons_assets.privacy.lineage import LineageError, compiled_from_target, lineage_findings
+
+    if manifest is None:
+        return [Finding("lineage", None, 1, f"{model.name}: no compiled dbt manifest for this run; lineage unknown")]
+    try:
+        found = lineage_findings(manifest, policy, compiled_from_target(project_dir, manifest), only=model.name)
+    except LineageError as err:
+        return [Finding("lineage", None, 1, f"{model.name}: lineage unknown, {err}")]
+    return [Finding("lineage", f.column, 1, f.message) for f in found]
+
+
 def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> list[Finding]:
     """Run the model's GX suite against the warehouse; return the findings (counts and names only)."""
     _quiet_gx()
@@ -499,7 +524,7 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
     import psycopg
 
     with psycopg.connect(info.conninfo()) as conn:
-        source_types = source_column_types(conn, policy.source_schema)
+        source_types = policy_source_types(conn, policy)
     rules = build_rules(model, policy, release_ids, source_types)
     expectations = [
         gxe.ExpectTableColumnsToMatchSet(

@@ -1,6 +1,10 @@
 """The privacy policy, read from the dbt manifest where analysts write it.
 
-Sources: every column carries `meta.privacy`. Published models (marts/open_data): `meta.publish` describes the
+Sources: every dbt source is the service's data, whatever its name or schema, and every one of its columns
+carries `meta.privacy`; the only exception is a source commons-assets itself fills (the release ledger, Matomo
+reports), which its yml marks `meta: {commons: infrastructure}` on the source. The mark is the exception rather
+than the rule so that a source nobody thought about (a second `crm` schema) is classified, audited and compared
+by default: the policy fails closed. Published models (marts/open_data): `meta.publish` describes the
 dataset, and every column carries its class. Anything missing or unknown is an error (fail closed).
 """
 
@@ -89,10 +93,33 @@ class PublishedModel:
 
 @dataclass(frozen=True)
 class Policy:
-    # source table -> column -> class (None when unclassified)
+    # source table -> column -> class (None when unclassified). A table of `source_schema` is keyed by its name,
+    # a table of any other schema by `schema.table` (see `relation()`).
     sources: Mapping[str, Mapping[str, str | None]]
     source_schema: str
     published: tuple[PublishedModel, ...] = field(default_factory=tuple)
+    # source table key -> the yml file that declares it (the manifest's original_file_path), for fix-it hints
+    source_files: Mapping[str, str] = field(default_factory=dict)
+    # source table key -> the dbt source name, to find it in compiled SQL's lineage (`source.<project>.<n>.<t>`)
+    source_names: Mapping[str, str] = field(default_factory=dict)
+
+    def relation(self, key: str) -> tuple[str, str]:
+        """(schema, table) of a source table key."""
+        if "." in key:
+            schema, table = key.split(".", 1)
+            return schema, table
+        return self.source_schema, key
+
+    def source_schemas(self) -> list[str]:
+        """Every schema holding a source under the policy, the service's own first."""
+        others = sorted({self.relation(key)[0] for key in self.sources} - {self.source_schema})
+        return [self.source_schema, *others] if self.source_schema else others
+
+    def tables_of(self, schema: str) -> dict[str, str]:
+        """{table name: source key} of the policy's tables in one schema."""
+        return {
+            table: key for key in self.sources for s, table in [self.relation(key)] if s == schema
+        }
 
     def direct_identifier_columns(self) -> list[tuple[str, str]]:
         return [
@@ -109,9 +136,9 @@ class Policy:
         raise KeyError(name)
 
 
-def _source_yml_hint(table: str, column: str) -> str:
+def _source_yml_hint(table: str, column: str, yml: str | None = None) -> str:
     return (
-        f"add to dbt_project/models/staging/service/_service__sources.yml, under table {table}:\n"
+        f"add to {yml or 'the sources yml that declares it'}, under table {table}:\n"
         f"          - name: {column}\n"
         f"            meta: {{privacy: <one of {', '.join(sorted(SOURCE_CLASSES))}>}}"
     )
@@ -121,11 +148,13 @@ def load_policy(manifest: Mapping) -> Policy:
     """Build the policy from a dbt manifest; raise PolicyError naming every problem found."""
     problems: list[str] = []
     sources: dict[str, dict[str, str | None]] = {}
-    source_schema = ""
-    for source in manifest.get("sources", {}).values():
-        if source.get("source_name") != "service":
-            continue
-        source_schema = source["schema"]
+    source_files: dict[str, str] = {}
+    source_names: dict[str, str] = {}
+    service_tables = [s for s in manifest.get("sources", {}).values() if not _is_infrastructure(s)]
+    source_schema = _service_schema(service_tables)
+    for source in service_tables:
+        key = source["name"] if source["schema"] == source_schema else f"{source['schema']}.{source['name']}"
+        yml = source.get("original_file_path") or None
         columns: dict[str, str | None] = {}
         for name, column in source.get("columns", {}).items():
             cls = (column.get("meta") or {}).get("privacy") or (column.get("config", {}).get("meta") or {}).get(
@@ -133,17 +162,28 @@ def load_policy(manifest: Mapping) -> Policy:
             )
             if cls is not None and cls not in SOURCE_CLASSES:
                 problems.append(
-                    f"source column {source['name']}.{name} has unknown privacy class {cls!r} "
+                    f"source column {key}.{name} has unknown privacy class {cls!r} "
                     f"(expected one of {', '.join(sorted(SOURCE_CLASSES))})"
                 )
             columns[name] = cls
-        sources[source["name"]] = columns
+        if key in sources:
+            problems.append(f"source table {key} is declared twice (sources {source_names[key]!r} and "
+                            f"{source.get('source_name')!r})")
+        sources[key] = columns
+        source_names[key] = source.get("source_name", "")
+        if yml:
+            source_files[key] = yml
         for name, cls in columns.items():
             if cls is None:
                 problems.append(
-                    f"source column {source['name']}.{name} has no meta.privacy: "
-                    + _source_yml_hint(source["name"], name)
+                    f"source column {key}.{name} has no meta.privacy: " + _source_yml_hint(key, name, yml)
                 )
+        if not columns:
+            problems.append(
+                f"source table {key} (source {source.get('source_name')!r}) declares no columns: list and classify "
+                f"each one in {yml or 'its yml'}, or mark the source `meta: {{commons: infrastructure}}` if "
+                "commons-assets itself fills it"
+            )
 
     published: list[PublishedModel] = []
     for node in manifest.get("nodes", {}).values():
@@ -222,27 +262,56 @@ def load_policy(manifest: Mapping) -> Policy:
         sources=sources,
         source_schema=source_schema,
         published=tuple(sorted(published, key=lambda m: m.name)),
+        source_files=source_files,
+        source_names=source_names,
     )
 
 
-def unclassified_columns(policy: Policy, actual: Mapping[str, list[str]]) -> list[str]:
-    """`table.column` of every column present in the source database but absent from the policy.
+INFRASTRUCTURE_MARK = {"commons": "infrastructure"}
 
-    `actual` maps each source table to its columns as found in information_schema. A table unknown to the
-    policy is ignored (staging cannot read it), but a new column of a known table blocks the release.
+
+def _is_infrastructure(source: Mapping) -> bool:
+    """A source commons-assets fills itself (ledger, Matomo reports): its yml says so on the source."""
+    metas = (source.get("source_meta") or {}, source.get("meta") or {}, (source.get("config") or {}).get("meta") or {})
+    return any(meta.get("commons") == "infrastructure" for meta in metas)
+
+
+def _service_schema(tables: list[Mapping]) -> str:
+    """The service's own schema: the one of the source named `service` if there is one, else the schema holding
+    the most tables (other schemas' tables are keyed `schema.table`)."""
+    for source in tables:
+        if source.get("source_name") == "service":
+            return source["schema"]
+    counts: dict[str, int] = {}
+    for source in tables:
+        counts[source["schema"]] = counts.get(source["schema"], 0) + 1
+    return max(sorted(counts), key=lambda schema: counts[schema]) if counts else ""
+
+
+def unclassified_columns(policy: Policy, actual: Mapping[str, list[str]], schema: str | None = None) -> list[str]:
+    """`table.column` (the table by its policy key) of every column present in the source database but absent
+    from the policy.
+
+    `actual` maps each table of `schema` (default: the service's) to its columns as found in
+    information_schema. A table unknown to the policy is ignored (staging cannot read it), but a new column of
+    a known table blocks the release.
     """
+    keys = policy.tables_of(policy.source_schema if schema is None else schema)
     missing = []
     for table, columns in sorted(actual.items()):
-        if table not in policy.sources:
+        if table not in keys:
             continue
         for column in columns:
-            if column not in policy.sources[table]:
-                missing.append(f"{table}.{column}")
+            if column not in policy.sources[keys[table]]:
+                missing.append(f"{keys[table]}.{column}")
     return missing
 
 
-def schema_drift_message(missing: list[str]) -> str:
-    hints = "\n".join(_source_yml_hint(*item.split(".", 1)) for item in missing)
+def schema_drift_message(missing: list[str], policy: Policy | None = None) -> str:
+    files = policy.source_files if policy else {}
+    hints = "\n".join(
+        _source_yml_hint(key, column, files.get(key)) for key, column in (item.rsplit(".", 1) for item in missing)
+    )
     return (
         f"release blocked: {len(missing)} source column(s) without a privacy class: {', '.join(missing)}.\n"
         f"Classify each one before anything is published:\n{hints}"
