@@ -136,6 +136,17 @@ def test_release_holds_parquet_schemas_datapackage_readme_report_and_checksums(r
     readme = (week_dir / "README.md").read_text(encoding="utf-8")
     for fragment in ("Licence Ouverte", "ODbL", "hebdomadaire", "k-anonymat", f"--week {DEMO_WEEK}", "version `"):
         assert fragment in readme, fragment
+    # what the service is, who publishes it and how to cite it come from the dbt project's vars.service
+    from commons_assets.service import load_service
+
+    service = load_service()
+    for fragment in (f"# {service.name} — ", service.producer, service.contact, service.how_to_cite,
+                     "## Statistiques d'utilisation", "statistiques.html"):
+        assert fragment in readme, fragment
+    # each dataset's count is named by its declared unit, never « personnes » by default
+    assert " signalements en " in readme and "personnes" not in readme.split("### Rapport")[1].split("##")[0]
+    package = json.loads((week_dir / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["contributors"][0]["title"] == service.producer and service.name in package["title"]
 
 
 @pytest.mark.e2e
