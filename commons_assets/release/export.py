@@ -193,10 +193,12 @@ def write_stats_page(
             )
         ).fetchall()
     licence = check_licence(dataset.model.spec.licence)
+    # the weekly total row, as the usage mart's `meta.publish.totals` declares it over the feature column
+    totals = [t.total_value for t in dataset.model.spec.totals if t.dimension == roles["feature"]]
     page = render_stats_page(
         rows, service_name=service.name, week=week, generated_at=dt.datetime.now(dt.UTC),
         exemption=conditions, licence_title=licence.title, licence_url=licence.url,
-        citation=service.how_to_cite,
+        citation=service.how_to_cite, **({"total_code": totals[0]} if totals else {}),
     )
     path = week_dir / STATS_PAGE
     path.write_text(page, encoding="utf-8")

@@ -83,7 +83,8 @@ class _Feature:
 class _Data:
     """Rows reshaped: weeks in order, features in display order, values by (week, feature)."""
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], week: str) -> None:
+    def __init__(self, rows: Iterable[Mapping[str, Any]], week: str, total_code: str = TOTAL_CODE) -> None:
+        self.total_code = total_code
         self.values: dict[tuple[str, str], Mapping[str, Any]] = {}
         labels: dict[str, str] = {}
         weeks = set()
@@ -93,7 +94,7 @@ class _Data:
                 continue  # a later week is not part of this release's page
             weeks.add(semaine)
             self.values[(semaine, code)] = row
-            if code != TOTAL_CODE and (code not in labels or semaine >= week):
+            if code != total_code and (code not in labels or semaine >= week):
                 labels[code] = str(row.get("feature_label") or code)
         self.week = week
         self.weeks = sorted(weeks)
@@ -312,8 +313,8 @@ def _latest_table(data: _Data) -> str:
     if not body:
         body.append(f'<tr><td colspan="{len(_COLUMNS) + 1}">Aucune donnée pour cette semaine.</td></tr>')
     foot = ""
-    if data.has(week, TOTAL_CODE):
-        cells = "".join(_cell(data.get(week, TOTAL_CODE, col), col) for col, _ in _COLUMNS)
+    if data.has(week, data.total_code):
+        cells = "".join(_cell(data.get(week, data.total_code, col), col) for col, _ in _COLUMNS)
         foot = f'<tfoot><tr><th scope="row">Toutes fonctionnalités</th>{cells}</tr></tfoot>'
     heads = "".join(f'<th scope="col" class="num">{name}</th>' for _, name in _COLUMNS)
     return (
@@ -344,13 +345,13 @@ def _series_table(data: _Data) -> str:
 
 def _key_figures(data: _Data) -> str:
     week, previous = data.week, data.previous_week
-    if not data.has(week, TOTAL_CODE):
+    if not data.has(week, data.total_code):
         return ""
     cards = []
     for column, name in _COLUMNS:
-        value = data.get(week, TOTAL_CODE, column)
+        value = data.get(week, data.total_code, column)
         shown = _int_fr(value) if value is not None else f"&lt;{_NNBSP}{K_THRESHOLD}"
-        before = data.get(previous, TOTAL_CODE, column) if previous else None
+        before = data.get(previous, data.total_code, column) if previous else None
         change = ""
         if value is not None and before:
             ratio = (value - before) / before * 100
@@ -479,6 +480,7 @@ def render_stats_page(
     licence_title: str = "Licence Ouverte 2.0",
     licence_url: str | None = LICENCE_URL,
     citation: str | None = None,
+    total_code: str = TOTAL_CODE,
 ) -> str:
     """The page for the release of ISO week `week` (e.g. "2026-W47").
 
@@ -490,7 +492,7 @@ def render_stats_page(
     Week.parse(week)  # fails early on a malformed week
     if dataset_url is not None and not dataset_url.startswith(("https://", "http://")):
         raise ValueError("dataset_url must be an http(s) address")
-    data = _Data(rows, week)
+    data = _Data(rows, week, total_code)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=TIMEZONE)
     generated = generated_at.astimezone(TIMEZONE)
