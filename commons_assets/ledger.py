@@ -5,11 +5,13 @@ read here (dbt also reads `published_feature_usage` back, as the source `ledger`
 - `release_ids`: the release-scoped identifiers of the last published release of each dataset, so that the
   gate can prove the next release shares none of them;
 - `published_feature_usage` (frozen weeks): usage figures, once published, are never revised. After a release is
-  published its usage rows are copied here; the dbt mart `feature_usage_weekly` reads them back, so a week found
+  published its usage rows are copied here; the usage mart (the published model whose columns declare
+  `meta.usage` roles, see commons_assets/service.py) reads them back, so a week found
   here is republished exactly as it was first published and only weeks absent from it are computed from the
   events. Late events for a published week (a replica catching up, a tracker's delayed batch) are therefore
   ignored: a reader who compared two releases would otherwise see a week move by a handful of events and could
-  learn about them. The first publication wins (`on conflict do nothing`).
+  learn about them. The first publication wins (`on conflict do nothing`). Its columns are those of the usage
+  mart's contract that carry a role, with `published_in_week`; its key is the week, source and feature roles.
 """
 
 from __future__ import annotations
@@ -28,15 +30,6 @@ from commons_assets.week import Week
 RELEASES_TABLE = "releases"
 RELEASE_IDS_TABLE = "release_ids"
 FROZEN_USAGE_TABLE = "published_feature_usage"
-COLUMNS = (
-    "semaine",
-    "source",
-    "fonctionnalite",
-    "libelle_fonctionnalite",
-    "nombre_evenements",
-    "nombre_visites",
-    "nombre_visiteurs",
-)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # `schema.table` or `"schema"."table"`, as PublishedModel.relation writes it
 _RELATION = re.compile(r'^(?:"[^"]+"|[a-z_][a-z0-9_]*)\.(?:"[^"]+"|[a-z_][a-z0-9_]*)$')
@@ -46,7 +39,9 @@ def ledger_schema() -> str:
     return f"{get_settings().dbt_target_schema}_ledger"
 
 
-def ensure_ledger(conn) -> str:
+def ensure_ledger(conn, usage: list | None = None) -> str:
+    """Create the ledger tables if missing; the frozen-weeks table of each usage dataset (default: those the
+    dbt project in use declares)."""
     schema = ledger_schema()
     conn.execute(
         sql.SQL(
@@ -75,22 +70,55 @@ def ensure_ledger(conn) -> str:
             drop index if exists {s}.release_ids_lookup;
             alter table {s}.releases add column if not exists resource_id text;
             alter table {s}.releases add column if not exists dataset_url text;
-            -- usage figures as first published: a published week is never revised (frozen weeks)
-            create table if not exists {s}.published_feature_usage (
-                semaine text not null,
-                source text not null,
-                fonctionnalite text not null,
-                libelle_fonctionnalite text not null,
-                nombre_evenements bigint,
-                nombre_visites bigint,
-                nombre_visiteurs bigint,
-                published_in_week text not null,
-                primary key (semaine, source, fonctionnalite)
-            );
             """
         ).format(s=sql.Identifier(schema))
     )
+    for dataset in _declared_usage() if usage is None else usage:
+        ensure_frozen_usage(conn, schema, dataset)
     return schema
+
+
+def _declared_usage() -> list:
+    """The usage datasets of the dbt project in use; none while its manifest is not prepared yet."""
+    from commons_assets.dbt.project import load_manifest
+    from commons_assets.privacy.policy import load_policy
+    from commons_assets.service import usage_datasets
+
+    try:
+        manifest = load_manifest()
+    except FileNotFoundError:
+        return []
+    return usage_datasets(manifest, load_policy(manifest))
+
+
+def _sql_type(data_type: str) -> sql.Composable:
+    # the mart's contract types are dbt's, written as PostgreSQL spells them
+    if not re.fullmatch(r"[a-z][a-z0-9 ]*(\([0-9, ]+\))?", data_type):
+        raise InputError(f"{data_type!r} is not a column type the frozen-weeks ledger can hold")
+    return sql.SQL(data_type)
+
+
+def ensure_frozen_usage(conn, schema: str, usage) -> None:
+    """Create (or complete) the frozen-weeks table from the usage mart's contract: the columns that carry a
+    `meta.usage` role, typed as declared, keyed by the week, source and feature roles."""
+    by_name = {c.name: c for c in usage.model.columns}
+    keys = usage.key_columns
+    definitions = [
+        sql.SQL("{c} {t}{n}").format(
+            c=sql.Identifier(name), t=_sql_type(by_name[name].data_type),
+            n=sql.SQL(" not null") if name in keys else sql.SQL(""),
+        )
+        for name in usage.frozen_columns
+    ]
+    table = sql.Identifier(schema, FROZEN_USAGE_TABLE)
+    conn.execute(
+        sql.SQL("create table if not exists {t} ({d}, published_in_week text not null, primary key ({k}))").format(
+            t=table, d=sql.SQL(", ").join(definitions), k=sql.SQL(", ").join(map(sql.Identifier, keys))
+        )
+    )
+    for definition in definitions:
+        # a column added to the contract since the table was made (the key cannot change without a reset)
+        conn.execute(sql.SQL("alter table {t} add column if not exists {d}").format(t=table, d=definition))
 
 
 def release_ids_relation() -> str:
@@ -149,26 +177,30 @@ def record_publication(
             )
 
 
-def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, relation: str, week: str) -> int:
-    """Copy the rows of `relation` (the built mart, e.g. '"commons_open_data"."feature_usage_weekly"') for the
-    weeks up to `week` (e.g. '2026-W47') into the ledger, marked as published in `week`; rows of a week already
-    there are kept as first published. Returns the number of rows added. Call it once the release is
-    published, in the same transaction as the rest of the ledger."""
+def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, usage, week: str) -> int:
+    """Copy the rows of the built usage mart (`usage`, a commons_assets.service.UsageDataset) for the weeks up
+    to `week` (e.g. '2026-W47') into the ledger, marked as published in `week`; rows of a week already there
+    are kept as first published. Returns the number of rows added. Call it once the release is published, in
+    the same transaction as the rest of the ledger."""
     if not _SCHEMA_NAME.match(ledger_schema):
         raise InputError(f"{ledger_schema!r} is not a valid schema name (lower case letters, digits and _)")
+    relation = usage.model.relation
     if not _RELATION.match(relation):
         raise InputError(f"{relation!r} is not a relation (schema.table, each part optionally double-quoted)")
     Week.parse(week)  # a WeekError on anything but an ISO week such as 2026-W47
-    columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    ensure_frozen_usage(conn, ledger_schema, usage)
+    columns = sql.SQL(", ").join(map(sql.Identifier, usage.frozen_columns))
     query = sql.SQL(
         "insert into {ledger} ({columns}, published_in_week) "
-        "select {columns}, %(week)s from {relation} where semaine <= %(week)s "
+        "select {columns}, %(week)s from {relation} where {week_column} <= %(week)s "
         "order by {columns} "
-        "on conflict (semaine, source, fonctionnalite) do nothing"
+        "on conflict ({keys}) do nothing"
     ).format(
         ledger=sql.Identifier(ledger_schema, FROZEN_USAGE_TABLE),
         columns=columns,
         relation=sql.SQL(relation),
+        week_column=sql.Identifier(usage.column("week")),
+        keys=sql.SQL(", ").join(map(sql.Identifier, usage.key_columns)),
     )
     with conn.cursor() as cur:
         cur.execute(query, {"week": week})

@@ -136,6 +136,17 @@ def test_release_holds_parquet_schemas_datapackage_readme_report_and_checksums(r
     readme = (week_dir / "README.md").read_text(encoding="utf-8")
     for fragment in ("Licence Ouverte", "ODbL", "hebdomadaire", "k-anonymat", f"--week {DEMO_WEEK}", "version `"):
         assert fragment in readme, fragment
+    # what the service is, who publishes it and how to cite it come from the dbt project's vars.service
+    from commons_assets.service import load_service
+
+    service = load_service()
+    for fragment in (f"# {service.name} — ", service.producer, service.contact, service.how_to_cite,
+                     "## Statistiques d'utilisation", "statistiques.html"):
+        assert fragment in readme, fragment
+    # each dataset's count is named by its declared unit, never « personnes » by default
+    assert " signalements en " in readme and "personnes" not in readme.split("### Rapport")[1].split("##")[0]
+    package = json.loads((week_dir / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["contributors"][0]["title"] == service.producer and service.name in package["title"]
 
 
 @pytest.mark.e2e
@@ -172,3 +183,39 @@ def test_csv_detective_finds_no_personal_data_format(release):
         result = routine(str(target / DEMO_WEEK / dataset / f"{dataset}.csv"), num_rows=-1, save_results=False)
         formats = {column: info.get("format") for column, info in result["columns"].items()}
         assert not {f for f in formats.values()} & PERSONAL_FORMATS, (dataset, formats)
+
+
+@pytest.mark.e2e
+def test_a_release_without_usage_dataset_has_no_usage_section_no_stats_page_and_only_its_licences(
+    release, db, manifest, tmp_path
+):
+    """The same built marts exported as a service that publishes only its ODbL dataset would: the texts
+    say nothing of what the release does not hold."""
+    import dataclasses
+
+    from commons_assets.privacy.policy import load_policy
+    from commons_assets.release.export import export_release
+    from commons_assets.service import Service
+
+    policy = load_policy(manifest)
+    odbl_only = dataclasses.replace(
+        policy, published=tuple(m for m in policy.published if m.spec.licence == "odc-odbl")
+    )
+    assert odbl_only.published and len(odbl_only.published) < len(policy.published)
+    service = Service(name="Autre Service", producer="Une agence", contact="https://agence.exemple.fr/contact",
+                      description="Un autre service public.")
+    week_dir = tmp_path / DEMO_WEEK
+    week_dir.mkdir()
+    export_release(db, odbl_only, week_dir, DEMO_WEEK, service=service, usage=[])
+    assert not (week_dir / "statistiques.html").exists() and not (week_dir / "statistiques.zip").exists()
+    readme = (week_dir / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# Autre Service — données ouvertes, semaine {DEMO_WEEK}")
+    for absent in ("Statistiques d'utilisation", "statistiques.html", "exemption", "Licence Ouverte"):
+        assert absent not in readme, absent
+    # the service's own words are from `service`; only the datasets' titles (their yml) may name the demo
+    prose = readme.split("## Jeux de données")[0] + readme.split("## Licences")[1]
+    assert "Signalo" not in prose
+    package = json.loads((week_dir / "datapackage.json").read_text(encoding="utf-8"))
+    for key in ("name", "title", "description", "sources", "contributors"):
+        assert "Signalo" not in json.dumps(package[key]) and "signalo" not in json.dumps(package[key]), key
+    assert "usage" not in package["description"]

@@ -59,20 +59,20 @@ def realistic_rows(weeks: int = 12, last: str = WEEK) -> list[dict]:
             if code == "inscription":
                 events = 6 + (back * 7) % 9  # 6..14: under 11 in some weeks
             visits = round(events * 0.55)
-            rows.append(dict(semaine=week, fonctionnalite=code, libelle_fonctionnalite=label,
-                             nombre_evenements=events, nombre_visites=visits, nombre_visiteurs=round(visits * 0.85)))
+            rows.append(dict(week=week, feature=code, feature_label=label,
+                             events=events, visits=visits, visitors=round(visits * 0.85)))
             week_rows.append(rows[-1])
-        total_events = sum(r["nombre_evenements"] for r in week_rows)
-        total_visits = round(sum(r["nombre_visites"] for r in week_rows) * 0.62)
+        total_events = sum(r["events"] for r in week_rows)
+        total_visits = round(sum(r["visits"] for r in week_rows) * 0.62)
         for row in week_rows:
-            for column in ("nombre_evenements", "nombre_visites", "nombre_visiteurs"):
+            for column in ("events", "visits", "visitors"):
                 if row[column] < 11:
                     row[column] = None
-        if any(r["nombre_evenements"] is None for r in week_rows):
-            next(r for r in week_rows if r["fonctionnalite"] == "autre")["nombre_evenements"] = None
-        rows.append(dict(semaine=week, fonctionnalite="total", libelle_fonctionnalite="Toutes fonctionnalités",
-                         nombre_evenements=total_events, nombre_visites=total_visits,
-                         nombre_visiteurs=round(total_visits * 0.8)))
+        if any(r["events"] is None for r in week_rows):
+            next(r for r in week_rows if r["feature"] == "autre")["events"] = None
+        rows.append(dict(week=week, feature="total", feature_label="Toutes fonctionnalités",
+                         events=total_events, visits=total_visits,
+                         visitors=round(total_visits * 0.8)))
     return rows
 
 
@@ -171,8 +171,8 @@ def test_the_latest_week_table_shows_suppressed_counts_with_their_notes():
 def test_every_label_is_escaped():
     rows = realistic_rows(weeks=3)
     for row in rows:
-        if row["fonctionnalite"] == "connexion":
-            row["libelle_fonctionnalite"] = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
+        if row["feature"] == "connexion":
+            row["feature_label"] = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
     page = _render(rows, service_name="Signalo <b>", exemption=[
         ExemptionCondition("c", "<i>condition</i>", True, "1 < 2 & 3 > 2"),
     ])
@@ -219,7 +219,7 @@ def test_a_dataset_link_must_be_a_web_address():
 
 @pytest.mark.parametrize(
     "rows",
-    [[], realistic_rows(weeks=1), [r for r in realistic_rows(weeks=3) if r["fonctionnalite"] != "total"]],
+    [[], realistic_rows(weeks=1), [r for r in realistic_rows(weeks=3) if r["feature"] != "total"]],
     ids=["no-data", "one-week", "no-total-row"],
 )
 def test_sparse_data_still_gives_a_well_formed_page(rows):
@@ -266,21 +266,21 @@ def test_the_charts_render_with_data_in_chromium(browser, tmp_path):
     page, refused, errors = open_page(browser, path)
 
     assert page.title() == "Statistiques d'utilisation — Signalo"
-    features = {r["fonctionnalite"] for r in rows} - {"total"}
+    features = {r["feature"] for r in rows} - {"total"}
     series = page.locator("#graphique-evolution g.series")
     assert series.count() == len(features)
     for index in range(series.count()):
         box = series.nth(index).locator("path").bounding_box()
         assert box and box["width"] > 100 and box["height"] > 0, series.nth(index).get_attribute("data-feature")
     assert page.locator("#graphique-evolution circle").count() == sum(
-        1 for r in rows if r["fonctionnalite"] != "total" and r["nombre_evenements"] is not None
+        1 for r in rows if r["feature"] != "total" and r["events"] is not None
     )
     chart = page.locator("#graphique-evolution").bounding_box()
     assert chart["width"] > 800 and chart["height"] > 250
 
-    latest = [r for r in rows if r["semaine"] == WEEK and r["fonctionnalite"] != "total"]
+    latest = [r for r in rows if r["week"] == WEEK and r["feature"] != "total"]
     bars = page.locator("#graphique-semaine rect")
-    assert bars.count() == sum(1 for r in latest if r["nombre_evenements"] is not None)
+    assert bars.count() == sum(1 for r in latest if r["events"] is not None)
     widths = [bars.nth(i).bounding_box()["width"] for i in range(bars.count())]
     assert all(w > 0 for w in widths) and widths == sorted(widths, reverse=True)
     assert page.locator("#graphique-semaine text.masked").count() == 2

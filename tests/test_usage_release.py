@@ -25,7 +25,9 @@ import pytest
 
 from commons_assets import cli
 from commons_assets.ledger import FROZEN_USAGE_TABLE as LEDGER_TABLE
-from commons_assets.ledger import ensure_ledger, ledger_schema, record_published_usage
+from commons_assets.ledger import ensure_frozen_usage, ensure_ledger, ledger_schema, record_published_usage
+from commons_assets.privacy.policy import PublishedColumn, PublishedModel, PublishSpec
+from commons_assets.service import UsageDataset
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import (
     EXEMPTION_ASSET,
@@ -263,35 +265,55 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
     assert exemption_markdown(conditions) == table
 
 
-def test_record_published_usage_keeps_the_first_publication(db):
+def _usage_contract(schema: str) -> UsageDataset:
+    # column names of no service: the ledger must take them from the contract, whatever they are
+    columns = [("wk", "text", "week"), ("origin", "text", "source"), ("code", "text", "feature"),
+               ("label", "text", "feature_label"), ("n_events", "bigint", "events"), ("n_visits", "bigint", "visits"),
+               ("n_people", "bigint", "visitors")]
+    spec = PublishSpec(dataset="usage-test", title="usage", description="usage", licence="lov2", kind="aggregate",
+                       count_columns=["n_events", "n_visits", "n_people"])
+    model = PublishedModel(
+        name="usage_mart", unique_id="model.x.usage_mart", schema=schema, relation=f'"{schema}"."mart"', spec=spec,
+        columns=tuple(PublishedColumn(name=n, privacy="public", data_type=t, description="") for n, t, _ in columns),
+    )
+    return UsageDataset(model=model, roles={role: name for name, _, role in columns})
+
+
+def test_record_published_usage_keeps_the_first_publication_with_the_contracts_columns(db):
     schema = "test_usage_frozen"
     db.execute(f"drop schema if exists {schema} cascade")
     db.execute(f"create schema {schema}")
+    usage = _usage_contract(schema)
     try:
+        ensure_frozen_usage(db, schema, usage)
         db.execute(
-            f"create table {schema}.{LEDGER_TABLE} (semaine text not null, source text not null, "
-            "fonctionnalite text not null, libelle_fonctionnalite text not null, nombre_evenements bigint, "
-            "nombre_visites bigint, nombre_visiteurs bigint, published_in_week text not null, "
-            "primary key (semaine, source, fonctionnalite))"
+            f"create table {schema}.mart (wk text, origin text, code text, label text, n_events bigint, "
+            "n_visits bigint, n_people bigint)"
         )
-        db.execute(f"create table {schema}.mart as select * from {schema}.{LEDGER_TABLE} where false")
-        db.execute(f"alter table {schema}.mart drop column published_in_week")
         db.execute(
             f"insert into {schema}.mart values ('2026-W46', 'service', 'total', 'Toutes', 50, 20, 15), "
             "('2026-W47', 'service', 'total', 'Toutes', 60, 25, null), "
             "('2026-W48', 'service', 'total', 'Toutes', 70, 30, 20)"
         )
-        relation = f'"{schema}"."mart"'
-        assert record_published_usage(db, ledger_schema=schema, relation=relation, week="2026-W47") == 2
-        db.execute(f"update {schema}.mart set nombre_evenements = nombre_evenements + 5")
-        assert record_published_usage(db, ledger_schema=schema, relation=relation, week="2026-W48") == 1
+        assert record_published_usage(db, ledger_schema=schema, usage=usage, week="2026-W47") == 2
+        db.execute(f"update {schema}.mart set n_events = n_events + 5")
+        assert record_published_usage(db, ledger_schema=schema, usage=usage, week="2026-W48") == 1
         assert db.execute(
-            f"select semaine, nombre_evenements, nombre_visiteurs, published_in_week from {schema}.{LEDGER_TABLE} "
-            "order by semaine"
+            f"select wk, n_events, n_people, published_in_week from {schema}.{LEDGER_TABLE} order by wk"
         ).fetchall() == [("2026-W46", 50, 15, "2026-W47"), ("2026-W47", 60, None, "2026-W47"),
                          ("2026-W48", 75, 20, "2026-W48")]
+        key = db.execute(
+            "select array_agg(a.attname::text order by a.attname) from pg_index i join pg_attribute a "
+            "on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
+            "where i.indisprimary and i.indrelid = %s::regclass",
+            (f"{schema}.{LEDGER_TABLE}",),
+        ).fetchone()[0]
+        assert key == ["code", "origin", "wk"]
+        bad = UsageDataset(
+            model=PublishedModel(**{**usage.model.__dict__, "relation": "mart; drop table x"}), roles=usage.roles
+        )
         with pytest.raises(ValueError):
-            record_published_usage(db, ledger_schema=schema, relation="mart; drop table x", week="2026-W47")
+            record_published_usage(db, ledger_schema=schema, usage=bad, week="2026-W47")
     finally:
         db.execute(f"drop schema if exists {schema} cascade")
 

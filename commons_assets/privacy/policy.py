@@ -62,6 +62,9 @@ class PublishSpec(BaseModel):
     # the ISO-week column that dates each row: gives the temporal coverage announced on data.gouv.fr
     period_column: str | None = None
     tags: list[str] = Field(default_factory=list)
+    # what one row (records) or the population count (aggregates) counts, in French and in the plural
+    # (« signalements », « personnes »): the risk report's unit. Unset: « lignes » / « unités comptées ».
+    unit: str | None = Field(default=None, min_length=2)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Records: the groups are the combinations of quasi-identifiers; a row in a group of n rows is re-identified
 with probability 1/n by an attacker who knows someone is in the data (prosecutor model). Aggregates: each
-cell stands for the people it counts (`population_column`), and suppressed cells are reported apart.
+cell stands for what it counts (`population_column`), and suppressed cells are reported apart. The report
+names the unit each dataset counts as declared in `meta.publish.unit` (« signalements », « personnes »…).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def measure_risk(conn, model: PublishedModel) -> dict:
     distribution = {_bucket_label(lo, hi): int(v) for (lo, hi), v in zip(BUCKETS, row[4:], strict=False)}
     return {
         "kind": model.spec.kind,
+        "unit": unit_of(model),
         "k": model.spec.k,
         "quasi_identifiers": qis,
         "rows": people if model.spec.kind == "records" else None,
@@ -68,6 +70,15 @@ def measure_risk(conn, model: PublishedModel) -> dict:
     }
 
 
+# What a count stands for when meta.publish.unit is not declared: never a guess such as « personnes ».
+DEFAULT_UNITS = {"records": "lignes", "aggregate": "unités comptées"}
+
+
+def unit_of(model: PublishedModel) -> str:
+    """What the dataset counts, as its yml declares it (`meta.publish.unit`), else a neutral default."""
+    return model.spec.unit or DEFAULT_UNITS[model.spec.kind]
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:.1f} %".replace(".", ",")
 
@@ -75,7 +86,7 @@ def _pct(value: float) -> str:
 def french_summary(dataset: str, risk: dict) -> str:
     if risk["groups"] == 0:
         return f"« {dataset} » : aucune ligne publiée cette semaine."
-    unit = "lignes" if risk["kind"] == "records" else "personnes comptées"
+    unit = risk.get("unit") or DEFAULT_UNITS[risk["kind"]]
     text = (
         f"« {dataset} » : {risk['people_covered']} {unit} en {risk['groups']} groupes ; le plus petit en "
         f"compte {risk['smallest_group']} (seuil k = {risk['k']} "

@@ -21,7 +21,7 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.release.export import export_release, new_staging_dir
+from commons_assets.release.export import STATS_ARCHIVE, STATS_PAGE, export_release, new_staging_dir, service_and_usage
 from commons_assets.release.packaging import sha256_of
 from commons_assets.release.publication import dataset_publications
 from commons_assets.release.targets import publish_to_folder
@@ -35,7 +35,6 @@ _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 DATAGOUV_TARGET = "datagouv"
-USAGE_MODEL = "feature_usage_weekly"
 
 
 class PublishConfig(dg.Config):
@@ -77,6 +76,14 @@ def datagouv_resource() -> DatagouvResource:
               "base_url": ENV_BASE_URL}
     settings = get_settings()
     return DatagouvResource(**{f: dg.EnvVar(v) for f, v in fields.items() if settings.is_set(v)})
+
+
+def _stats_page_metadata(target: str, where: str, week: str, has_stats_page: bool) -> dict:
+    if not has_stats_page:
+        return {}
+    if target == DATAGOUV_TARGET:
+        return {"stats_page": dg.MetadataValue.text(f"{STATS_ARCHIVE} on data.gouv.fr")}
+    return {"stats_page": dg.MetadataValue.path(str(Path(where) / week / STATS_PAGE))}
 
 
 def _staging_dir(run_id: str, week: str) -> Path:
@@ -126,8 +133,9 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
     def release_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         week = Week.from_partition_key(context.partition_key).label
         week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
+        service, usage = service_and_usage(policy)
         with warehouse.connect() as conn:
-            files, risks = export_release(conn, policy, week_dir, week)
+            files, risks = export_release(conn, policy, week_dir, week, service=service, usage=usage)
         return dg.MaterializeResult(
             metadata={
                 "week": week,
@@ -162,6 +170,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         if not (staged / "release.json").exists():
             raise dg.Failure(description=f"no staged release for {week} in this run; run the whole weekly_release job")
         files = verify_staged_release(staged, policy)
+        has_stats_page = (staged / STATS_PAGE).exists()
         if config.target == DATAGOUV_TARGET:
             where, urls, resources = _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files)
         else:
@@ -176,9 +185,8 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                     resources=resources, urls=urls,
                 )
                 # from now on these usage weeks are frozen: a later release publishes them as they are
-                for model in policy.published:
-                    if model.name == USAGE_MODEL:
-                        record_published_usage(conn, ledger_schema=ledger_schema(), relation=model.relation, week=week)
+                for usage in service_and_usage(policy)[1]:
+                    record_published_usage(conn, ledger_schema=ledger_schema(), usage=usage, week=week)
         shutil.rmtree(staged.parent, ignore_errors=True)
         for model in policy.published:
             # shown on each published dataset's page of the UI: licence, where it is, last week published
@@ -206,9 +214,8 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                      for f in files}
                 ),
                 "already_published": resources is None,
-                # the public statistics page of this release
-                "stats_page": dg.MetadataValue.path(str(Path(where) / week / "statistiques.html"))
-                if config.target != DATAGOUV_TARGET else dg.MetadataValue.text("statistiques.zip on data.gouv.fr"),
+                # the public statistics page of this release, when it holds a usage dataset
+                **_stats_page_metadata(config.target, where, week, has_stats_page),
             }
         )
 

@@ -21,8 +21,8 @@ from commons_assets.errors import CommonsError
 from commons_assets.privacy.gate import check_allow_list, relation_columns
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import french_summary, measure_risk
+from commons_assets.release.licences import check_licence
 from commons_assets.release.packaging import (
-    SERVICE_NAME,
     datapackage,
     readme,
     table_schema,
@@ -31,6 +31,7 @@ from commons_assets.release.packaging import (
     write_parquet,
 )
 from commons_assets.release.version import code_version, repository_url
+from commons_assets.service import Service, UsageDataset, load_service, usage_datasets
 from commons_assets.usage.assets import exemption_conditions, exemption_markdown
 from commons_assets.usage.stats_page import render_stats_page
 from commons_assets.week import Week
@@ -97,9 +98,29 @@ def write_release_manifest(week_dir: Path, week: str, files: list[ExportedFile],
     return path
 
 
-def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[list[ExportedFile], dict]:
+def service_and_usage(policy: Policy) -> tuple[Service, list[UsageDataset]]:
+    """The service's description and its usage datasets, from the dbt project in use."""
+    from commons_assets.dbt.project import load_manifest
+
+    return load_service(), usage_datasets(load_manifest(), policy)
+
+
+def export_release(
+    conn,
+    policy: Policy,
+    week_dir: Path,
+    week: str,
+    *,
+    service: Service | None = None,
+    usage: list[UsageDataset] | None = None,
+) -> tuple[list[ExportedFile], dict]:
     """Write the whole release into `week_dir`: per dataset CSV, Parquet and Table Schema; then the privacy
-    report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk."""
+    report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk.
+    `service` and `usage` default to what the dbt project in use declares."""
+    if service is None or usage is None:
+        declared_service, declared_usage = service_and_usage(policy)
+        service = declared_service if service is None else service
+        usage = declared_usage if usage is None else usage
     files, risks = [], {}
     for model in policy.published:
         exported = export_csv(conn, model, week_dir)
@@ -112,8 +133,10 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
         risks[model.dataset] = measure_risk(conn, model)
     version = code_version()
     summaries = {dataset: french_summary(dataset, risk) for dataset, risk in risks.items()}
-    conditions = exemption_conditions(conn, Week.parse(week).monday)
-    write_stats_page(conn, policy, week_dir, week, conditions)
+    usage_names = [u.model.dataset for u in usage]
+    # The consent-exemption conditions concern usage measurement only: no usage dataset, nothing to measure.
+    conditions = exemption_conditions(conn, Week.parse(week).monday) if usage else None
+    stats_page = write_stats_page(conn, usage, week_dir, week, conditions, service) is not None
     write_json(
         week_dir / "rapport-confidentialite.json",
         {
@@ -125,9 +148,13 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
         },
     )
     as_dicts = [asdict(f) for f in files]
-    write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version))
+    write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version, service, usage_names))
     (week_dir / "README.md").write_text(
-        readme(week, policy, as_dicts, summaries, version, repository_url(), exemption_markdown(conditions)),
+        readme(
+            week, policy, as_dicts, summaries, version, repository_url(),
+            exemption_markdown(conditions) if conditions is not None else "",
+            service=service, usage_datasets=usage_names, stats_page=stats_page,
+        ),
         encoding="utf-8",
     )
     write_release_manifest(week_dir, week, files, version)
@@ -138,24 +165,40 @@ def export_release(conn, policy: Policy, week_dir: Path, week: str) -> tuple[lis
 STATS_PAGE = "statistiques.html"
 # data.gouv.fr refuses HTML uploads: the page goes there zipped, as a documentation resource.
 STATS_ARCHIVE = "statistiques.zip"
-USAGE_DATASET_MODEL = "feature_usage_weekly"
 
 
-def write_stats_page(conn, policy: Policy, week_dir: Path, week: str, conditions) -> Path | None:
-    """The public statistics page of the release (static, French, no network at view time), and its zip."""
-    usage = next((m for m in policy.published if m.name == USAGE_DATASET_MODEL), None)
-    if usage is None:
+def write_stats_page(
+    conn, usage: list[UsageDataset], week_dir: Path, week: str, conditions, service: Service
+) -> Path | None:
+    """The public statistics page of the release (static, French, no network at view time), and its zip;
+    None when the release holds no usage dataset. Columns are read by their declared `meta.usage` role."""
+    if not usage:
         return None
-    # The service's own measurement draws the page; Matomo's figures are in the dataset beside it.
+    dataset = usage[0]
+    roles = {role: column for role, column in dataset.roles.items() if role != "source"}
+    selected = sql.SQL(", ").join(
+        sql.SQL("{c} as {r}").format(c=sql.Identifier(column), r=sql.Identifier(role)) for role, column in roles.items()
+    )
+    # The service's own measurement draws the page (a `source` column, if declared, tells it apart from
+    # Matomo's figures, which stay in the dataset beside it).
+    source = dataset.column("source")
+    where = (
+        sql.SQL(" where {s} = 'service'").format(s=sql.Identifier(source)) if source else sql.SQL("")
+    )
     with conn.cursor(row_factory=dict_row) as cursor:
         rows = cursor.execute(
-            sql.SQL("select * from {rel} where source = 'service' order by semaine, fonctionnalite").format(
-                rel=sql.SQL(usage.relation)
+            sql.SQL("select {selected} from {rel}{where} order by {w}, {f}").format(
+                selected=selected, rel=sql.SQL(dataset.model.relation), where=where,
+                w=sql.Identifier(roles["week"]), f=sql.Identifier(roles["feature"]),
             )
         ).fetchall()
+    licence = check_licence(dataset.model.spec.licence)
+    # the weekly total row, as the usage mart's `meta.publish.totals` declares it over the feature column
+    totals = [t.total_value for t in dataset.model.spec.totals if t.dimension == roles["feature"]]
     page = render_stats_page(
-        rows, service_name=SERVICE_NAME, week=week, generated_at=dt.datetime.now(dt.UTC),
-        exemption=conditions,
+        rows, service_name=service.name, week=week, generated_at=dt.datetime.now(dt.UTC),
+        exemption=conditions, licence_title=licence.title, licence_url=licence.url,
+        citation=service.how_to_cite, **({"total_code": totals[0]} if totals else {}),
     )
     path = week_dir / STATS_PAGE
     path.write_text(page, encoding="utf-8")

@@ -12,10 +12,11 @@ from psycopg import sql
 
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.release.licences import check_licence
+from commons_assets.service import Service
 
 # Rows per Parquet row group and per fetch: memory stays bounded whatever the size of the table.
 PARQUET_BATCH_ROWS = 50_000
-SERVICE_NAME = "Signalo"
+ODBL, LOV2 = "odc-odbl", "lov2"
 
 _TABLE_SCHEMA_TYPES = {
     "text": "string",
@@ -125,7 +126,9 @@ def _licence_entry(licence_id: str) -> dict:
     return {"name": licence.id, "title": licence.title, "path": licence.url}
 
 
-def datapackage(week: str, policy: Policy, files: list[dict], code_version: str) -> dict:
+def datapackage(
+    week: str, policy: Policy, files: list[dict], code_version: str, service: Service, usage_datasets=()
+) -> dict:
     """The Frictionless data package describing every table of the release."""
     by_dataset = {m.dataset: m for m in policy.published}
     resources = []
@@ -149,12 +152,16 @@ def datapackage(week: str, policy: Policy, files: list[dict], code_version: str)
                 **base,
             }
         )
-    return {
-        "name": f"{SERVICE_NAME.lower()}-{week.lower()}",
-        "title": f"{SERVICE_NAME} — données ouvertes de la semaine {week}",
+    published = {item["dataset"] for item in files}
+    holds = ["un export anonymisé de la base de données du service"] if published - set(usage_datasets) else []
+    if published & set(usage_datasets):
+        holds.append("des statistiques d'usage par fonctionnalité")
+    package = {
+        "name": f"{service.slug}-{week.lower()}",
+        "title": f"{service.name} — données ouvertes de la semaine {week}",
         "description": (
-            f"Export anonymisé de la base de données du service {SERVICE_NAME} et statistiques d'usage par "
-            f"fonctionnalité, semaine ISO {week}. Produit par commons-assets (version {code_version})."
+            f"{service.description.strip()} Cette publication contient {' et '.join(holds) or 'aucun jeu'}, "
+            f"semaine ISO {week}. Produit par commons-assets (version {code_version})."
         ),
         "version": week,
         "licenses": sorted(
@@ -162,9 +169,16 @@ def datapackage(week: str, policy: Policy, files: list[dict], code_version: str)
              for e in {m.spec.licence: _licence_entry(m.spec.licence) for m in policy.published}.values()),
             key=lambda e: e["name"],
         ),
-        "sources": [{"title": f"Base de données du service {SERVICE_NAME}"}],
+        "sources": [{"title": f"Base de données du service {service.name}"}],
+        "contributors": [{"title": service.producer, "role": "publisher",
+                          **({"path": service.contact} if service.contact.startswith("http") else
+                             {"email": service.contact})}],
+        "citation": service.how_to_cite,
         "resources": resources,
     }
+    if service.homepage:
+        package["homepage"] = service.homepage
+    return package
 
 
 def _k_sentence(model: PublishedModel) -> str:
@@ -185,18 +199,39 @@ def readme(
     code_version: str,
     repository_url: str,
     exemption_table: str = "",
+    *,
+    service: Service,
+    usage_datasets: tuple[str, ...] | list[str] = (),
+    stats_page: bool = False,
 ) -> str:
-    """The French README of a release: what, how it was anonymised, thresholds, licences, rebuild command."""
+    """The French README of a release: what, how it was anonymised, thresholds, licences, rebuild command.
+    It says only what the release holds: no usage section without a usage dataset in `files`, no licence
+    sentence for a licence no dataset uses."""
     by_dataset = {m.dataset: m for m in policy.published}
+    published = [by_dataset[item["dataset"]] for item in files]
+    usage = [m for m in published if m.dataset in set(usage_datasets)]
+    records = [m for m in published if m.dataset not in set(usage_datasets)]
+    holds = []
+    if records:
+        holds.append("un export anonymisé de sa base de données")
+    if usage:
+        holds.append("les statistiques d'utilisation de chacune de ses fonctionnalités")
+    about = [f"Producteur : {service.producer}. Contact : {service.contact}."]
+    if service.homepage:
+        about.append(f"Site du service : {service.homepage}.")
     lines = [
-        f"# {SERVICE_NAME} — données ouvertes, semaine {week}",
+        f"# {service.name} — données ouvertes, semaine {week}",
         "",
-        f"Ce dossier est la publication hebdomadaire des données du service numérique public {SERVICE_NAME}, "
-        "tenues en commun numérique : un export anonymisé de sa base de données et les statistiques "
-        "d'utilisation de chacune de ses fonctionnalités, dans des formats lisibles sans outil particulier "
-        "(CSV, Parquet), décrits par des schémas (Table Schema) et un paquet de données (`datapackage.json`).",
+        service.description.strip(),
         "",
-        "Mise à jour : **hebdomadaire** (chaque lundi, pour la semaine ISO écoulée, fuseau Europe/Paris).",
+        f"Ce dossier est la publication hebdomadaire des données du service numérique public {service.name}, "
+        f"tenues en commun numérique : {' et '.join(holds) or 'aucun jeu de données cette semaine'}, dans des "
+        "formats lisibles sans outil particulier (CSV, Parquet), décrits par des schémas (Table Schema) et un "
+        "paquet de données (`datapackage.json`).",
+        "",
+        " ".join(about),
+        "",
+        f"Mise à jour : **hebdomadaire** (chaque lundi, pour la semaine ISO écoulée, fuseau {service.timezone}).",
         "",
         "## Jeux de données",
         "",
@@ -213,12 +248,11 @@ def readme(
     lines += ["", "## Anonymisation", ""]
     lines += [
         "Aucun identifiant direct (nom, courriel, téléphone, adresse, adresse IP, agent utilisateur) ni texte "
-        "libre n'est publié. Les quasi-identifiants sont généralisés : dates à la semaine ISO, âge en tranches "
-        "de 5 ans (90 ans et plus regroupés), lieu au département. Les identifiants publiés sont tirés au "
-        "hasard à chaque publication : ils ne permettent pas de relier deux publications. Une publication "
-        "n'est faite que si chaque table passe la barrière de confidentialité (colonnes autorisées, "
-        "détecteurs d'identifiants, k-anonymat, l-diversité, secret statistique primaire et secondaire, "
-        "absence d'identifiant commun avec la publication précédente).",
+        "libre n'est publié. Les quasi-identifiants sont généralisés (par exemple les dates à la semaine ISO). "
+        "Les identifiants publiés sont tirés au hasard à chaque publication : ils ne permettent pas de relier "
+        "deux publications. Une publication n'est faite que si chaque table passe la barrière de "
+        "confidentialité (colonnes autorisées, détecteurs d'identifiants, k-anonymat, l-diversité, secret "
+        "statistique primaire et secondaire, absence d'identifiant commun avec la publication précédente).",
         "",
     ]
     for item in files:
@@ -230,23 +264,38 @@ def readme(
         "",
         "Le détail (taille des groupes, risque de ré-identification) est dans `rapport-confidentialite.json`.",
         "",
-        "## Statistiques d'utilisation",
+    ]
+    if usage:
+        names = ", ".join(f"`{m.dataset}`" for m in usage)
+        lines += [
+            "## Statistiques d'utilisation",
+            "",
+            f"La fréquentation de chaque fonctionnalité ({names}) est mesurée comme le ferait un "
+            "outil de mesure d'audience exempté de consentement (CNIL) : pas de traceur tiers, aucun identifiant "
+            "publié, et chaque semaine publiée n'est plus jamais révisée (les événements arrivés en retard ne "
+            "modifient pas une semaine déjà publiée)."
+            + (" La page `statistiques.html` (aussi dans `statistiques.zip`) les présente en graphiques, sans "
+               "aucune ressource externe." if stats_page else ""),
+            "",
+            "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
+            "",
+            exemption_table or "(non mesurées)",
+            "",
+        ]
+    licences = {m.spec.licence for m in published}
+    lines += ["## Licences", ""]
+    if ODBL in licences:
+        odbl = ", ".join(f"`{m.dataset}`" for m in published if m.spec.licence == ODBL)
+        lines.append(
+            f"Les jeux {odbl} sont publiés sous licence de repartage ODbL : leurs réutilisations doivent rester "
+            "ouvertes."
+        )
+    if LOV2 in licences:
+        lov2 = ", ".join(f"`{m.dataset}`" for m in published if m.spec.licence == LOV2)
+        lines.append(f"Les jeux {lov2} sont publiés sous Licence Ouverte 2.0 (Etalab).")
+    lines += [
         "",
-        "La fréquentation de chaque fonctionnalité (`usage-fonctionnalites`) est mesurée comme le ferait un "
-        "outil de mesure d'audience exempté de consentement (CNIL) : pas de traceur tiers, aucun identifiant "
-        "publié, et chaque semaine publiée n'est plus jamais révisée (les événements arrivés en retard ne "
-        "modifient pas une semaine déjà publiée). La page `statistiques.html` (aussi dans "
-        "`statistiques.zip`) les présente en graphiques, sans aucune ressource externe.",
-        "",
-        "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
-        "",
-        exemption_table or "(non mesurées)",
-        "",
-        "## Licences",
-        "",
-        "Les données produites par les usagers eux-mêmes (les signalements) sont publiées sous licence de "
-        "repartage ODbL : leurs réutilisations doivent rester ouvertes. Les autres données sont publiées sous "
-        "Licence Ouverte 2.0 (Etalab).",
+        f"Pour citer ces données : « {service.how_to_cite} », semaine {week}.",
         "",
         "## Reproduire cette publication",
         "",

@@ -83,25 +83,26 @@ class _Feature:
 class _Data:
     """Rows reshaped: weeks in order, features in display order, values by (week, feature)."""
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], week: str) -> None:
+    def __init__(self, rows: Iterable[Mapping[str, Any]], week: str, total_code: str = TOTAL_CODE) -> None:
+        self.total_code = total_code
         self.values: dict[tuple[str, str], Mapping[str, Any]] = {}
         labels: dict[str, str] = {}
         weeks = set()
         for row in rows:
-            semaine, code = str(row["semaine"]), str(row["fonctionnalite"])
+            semaine, code = str(row["week"]), str(row["feature"])
             if semaine > week:
                 continue  # a later week is not part of this release's page
             weeks.add(semaine)
             self.values[(semaine, code)] = row
-            if code != TOTAL_CODE and (code not in labels or semaine >= week):
-                labels[code] = str(row.get("libelle_fonctionnalite") or code)
+            if code != total_code and (code not in labels or semaine >= week):
+                labels[code] = str(row.get("feature_label") or code)
         self.week = week
         self.weeks = sorted(weeks)
         self.previous_week = next((w for w in reversed(self.weeks) if w < week), None)
 
         def order(code: str) -> tuple:
-            latest = self.get(week, code, "nombre_evenements")
-            overall = sum(self.get(w, code, "nombre_evenements") or 0 for w in self.weeks)
+            latest = self.get(week, code, "events")
+            overall = sum(self.get(w, code, "events") or 0 for w in self.weeks)
             # The catch-all last, then the most used first, suppressed values after known ones.
             return (code == OTHER_CODE, -(latest if latest is not None else -1), -overall, labels[code])
 
@@ -134,7 +135,7 @@ def _cell(value: int | None, column: str, present: bool = True) -> str:
         return '<td class="num">—</td>'
     if value is not None:
         return f'<td class="num">{_int_fr(value)}</td>'
-    if column == "nombre_evenements":
+    if column == "events":
         return '<td class="num masked">masqué<sup><a href="#note-masque" aria-label="note 2">2</a></sup></td>'
     return (f'<td class="num masked">&lt;{_NNBSP}{K_THRESHOLD}'
             '<sup><a href="#note-secret" aria-label="note 1">1</a></sup></td>')
@@ -161,7 +162,7 @@ def _line_chart(data: _Data) -> str:
     plot_w, plot_h = _LINE_W - left - right, _LINE_H - top - bottom
     weeks = data.weeks
     maximum = max(
-        (data.get(w, f.code, "nombre_evenements") or 0 for w in weeks for f in data.features), default=0
+        (data.get(w, f.code, "events") or 0 for w in weeks for f in data.features), default=0
     )
     step = _nice_step(maximum)
     top_value = max(step, math.ceil(maximum / step) * step)
@@ -173,7 +174,7 @@ def _line_chart(data: _Data) -> str:
         return top + plot_h - plot_h * value / top_value
 
     first, last = (weeks[0], weeks[-1]) if weeks else (data.week, data.week)
-    latest = [(f, data.get(data.week, f.code, "nombre_evenements")) for f in data.features]
+    latest = [(f, data.get(data.week, f.code, "events")) for f in data.features]
     known = [(f, v) for f, v in latest if v is not None]
     leader = max(known, key=lambda fv: fv[1], default=None)
     desc = (
@@ -208,7 +209,7 @@ def _line_chart(data: _Data) -> str:
                          f'{_e(week[:4])}</text>')
     parts.append("</g>")
     for feature in data.features:
-        points = [(i, data.get(w, feature.code, "nombre_evenements")) for i, w in enumerate(weeks)]
+        points = [(i, data.get(w, feature.code, "events")) for i, w in enumerate(weeks)]
         path, pen_down = [], False
         for index, value in points:
             if value is None:
@@ -257,7 +258,7 @@ _BAR_LABEL_CHARS = 30  # what fits in _BAR_LABEL_W at 16 px; longer labels are c
 def _bar_chart(data: _Data) -> str:
     week = data.week
     features = [f for f in data.features if data.has(week, f.code)]
-    values = [(f, data.get(week, f.code, "nombre_evenements")) for f in features]
+    values = [(f, data.get(week, f.code, "events")) for f in features]
     maximum = max((v for _, v in values if v is not None), default=0)
     height = max(1, len(values)) * _BAR_ROW + 8
     plot_w = _BAR_W - _BAR_LABEL_W - 72  # room for the value after the bar
@@ -298,7 +299,7 @@ def _bar_chart(data: _Data) -> str:
 
 # --- tables and sections --------------------------------------------------------------------------------------
 
-_COLUMNS = (("nombre_evenements", "Événements"), ("nombre_visites", "Visites"), ("nombre_visiteurs", "Visiteurs"))
+_COLUMNS = (("events", "Événements"), ("visits", "Visites"), ("visitors", "Visiteurs"))
 
 
 def _latest_table(data: _Data) -> str:
@@ -312,8 +313,8 @@ def _latest_table(data: _Data) -> str:
     if not body:
         body.append(f'<tr><td colspan="{len(_COLUMNS) + 1}">Aucune donnée pour cette semaine.</td></tr>')
     foot = ""
-    if data.has(week, TOTAL_CODE):
-        cells = "".join(_cell(data.get(week, TOTAL_CODE, col), col) for col, _ in _COLUMNS)
+    if data.has(week, data.total_code):
+        cells = "".join(_cell(data.get(week, data.total_code, col), col) for col, _ in _COLUMNS)
         foot = f'<tfoot><tr><th scope="row">Toutes fonctionnalités</th>{cells}</tr></tfoot>'
     heads = "".join(f'<th scope="col" class="num">{name}</th>' for _, name in _COLUMNS)
     return (
@@ -329,7 +330,7 @@ def _series_table(data: _Data) -> str:
     body = []
     for week in reversed(data.weeks):
         cells = "".join(
-            _cell(data.get(week, f.code, "nombre_evenements"), "nombre_evenements", data.has(week, f.code))
+            _cell(data.get(week, f.code, "events"), "events", data.has(week, f.code))
             for f in data.features
         )
         body.append(f'<tr><th scope="row">{_e(week)}</th>{cells}</tr>')
@@ -344,13 +345,13 @@ def _series_table(data: _Data) -> str:
 
 def _key_figures(data: _Data) -> str:
     week, previous = data.week, data.previous_week
-    if not data.has(week, TOTAL_CODE):
+    if not data.has(week, data.total_code):
         return ""
     cards = []
     for column, name in _COLUMNS:
-        value = data.get(week, TOTAL_CODE, column)
+        value = data.get(week, data.total_code, column)
         shown = _int_fr(value) if value is not None else f"&lt;{_NNBSP}{K_THRESHOLD}"
-        before = data.get(previous, TOTAL_CODE, column) if previous else None
+        before = data.get(previous, data.total_code, column) if previous else None
         change = ""
         if value is not None and before:
             ratio = (value - before) / before * 100
@@ -476,23 +477,27 @@ def render_stats_page(
     generated_at: dt.datetime,
     dataset_url: str | None = None,
     exemption: Sequence[Any] | None = None,
+    licence_title: str = "Licence Ouverte 2.0",
+    licence_url: str | None = LICENCE_URL,
+    citation: str | None = None,
+    total_code: str = TOTAL_CODE,
 ) -> str:
     """The page for the release of ISO week `week` (e.g. "2026-W47").
 
-    `rows` are rows of `feature_usage_weekly` (semaine, fonctionnalite, libelle_fonctionnalite,
-    nombre_evenements, nombre_visites, nombre_visiteurs; None for a suppressed count; a `total` row per week
+    `rows` are rows of the usage dataset keyed by role (see commons_assets.service.USAGE_ROLES): week,
+    feature, feature_label, events, visits, visitors; None for a suppressed count; a `total` row per week
     is the weekly total, not a feature). Weeks after `week` are left out. `generated_at` is shown in Paris
     time (a naive datetime is taken as Paris time). `exemption` is a list of ExemptionCondition (or dicts with
     code, label, holds, measured and optionally source); None means « not checked »."""
     Week.parse(week)  # fails early on a malformed week
     if dataset_url is not None and not dataset_url.startswith(("https://", "http://")):
         raise ValueError("dataset_url must be an http(s) address")
-    data = _Data(rows, week)
+    data = _Data(rows, week, total_code)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=TIMEZONE)
     generated = generated_at.astimezone(TIMEZONE)
     title = f"Statistiques d'utilisation — {service_name}"
-    description = f"Utilisation hebdomadaire des fonctionnalités de {service_name}, sous Licence Ouverte 2.0"
+    description = f"Utilisation hebdomadaire des fonctionnalités de {service_name}, sous {licence_title}"
     span = _week_span_fr(week)
     features = data.features
 
@@ -524,8 +529,8 @@ def render_stats_page(
     )
     method = (
         '<section aria-labelledby="methode"><h2 id="methode">Méthode de mesure</h2><dl>'
-        "<dt>Événement</dt><dd>Une action d'un visiteur dans une fonctionnalité du service (afficher la carte, "
-        "déposer un signalement…). Les actions qui ne relèvent d'aucune fonctionnalité déclarée sont comptées "
+        "<dt>Événement</dt><dd>Une action d'un visiteur dans une fonctionnalité du service. "
+        "Les actions qui ne relèvent d'aucune fonctionnalité déclarée sont comptées "
         "dans « Autre ».</dd>"
         "<dt>Visite</dt><dd>Une suite d'actions d'un même visiteur sans longue interruption ; une visite qui "
         "utilise plusieurs fonctionnalités compte dans chacune, d'où des totaux inférieurs à la somme des "
@@ -547,9 +552,11 @@ def render_stats_page(
     licence = (
         '<section aria-labelledby="licence"><h2 id="licence">Données et licence</h2>'
         + dataset
-        + f'<p>Ces statistiques sont publiées sous <a href="{_e(LICENCE_URL)}">Licence Ouverte 2.0</a> '
-        "(Etalab) : chacun peut les réutiliser librement, y compris à des fins commerciales, en citant "
-        f"la source (« {_e(service_name)} ») et la date de mise à jour.</p>"
+        + "<p>Ces statistiques sont publiées sous "
+        + (f'<a href="{_e(licence_url)}">{_e(licence_title)}</a>' if licence_url else _e(licence_title))
+        + " : "
+        "chacun peut les réutiliser dans les conditions de cette licence, en citant "
+        f"la source (« {_e(citation or service_name)} ») et la date de mise à jour.</p>"
         "<p>Les chiffres, le code qui les calcule et cette page sont ouverts : aucune analyse n'est réservée "
         "à l'opérateur du service.</p></section>"
     )
