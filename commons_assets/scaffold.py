@@ -53,10 +53,10 @@ NAME_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("direct_identifier", "a person's name", (r"first_?name", r"last_?name", r"full_?name", r"given_?name",
                                                r"family_?name", r"sur_?name", r"prenom", r"(^|_)nom($|_)",
                                                r"nom_de_famille", r"nom_usage", r"maiden")),
-    ("direct_identifier", "a postal address", (r"street", r"address(?!_ip)", r"adresse(?!_ip)", r"(^|_)rue($|_)",
-                                               r"(^|_)voie($|_)")),
     ("direct_identifier", "an IP address", (r"(^|_)ip($|_)", r"ip_?address", r"remote_addr", r"forwarded_for",
                                             r"(^|_)ipv[46]($|_)")),
+    ("direct_identifier", "a postal address", (r"street", r"address", r"adresse", r"(^|_)rue($|_)",
+                                               r"(^|_)voie($|_)")),
     ("direct_identifier", "a bank account", (r"iban", r"(^|_)rib($|_)", r"bank_account", r"compte_bancaire")),
     ("direct_identifier", "a social security number (NIR)", (r"(^|_)nir($|_)", r"securite_sociale",
                                                               r"(^|_)ssn($|_)", r"(^|_)nss($|_)")),
@@ -182,7 +182,8 @@ def _value_findings(conn, schema: str, table: str, columns: list[Column]) -> dic
 
 def suggest(columns: list[Column], findings: dict[tuple[str, str], tuple[str, int, int]]) -> list[Column]:
     """Each column with its suggested class and the reason: a value finding on most of the sample wins (values say
-    more than names), then the name; a detector flagging a few values of a text column suggests free text."""
+    more than names) unless the name says free text; then the name; a detector flagging a few values of a text
+    column suggests free text."""
     out = []
     for column in columns:
         by_name = suggest_from_name(column.name)
@@ -202,7 +203,8 @@ def suggest(columns: list[Column], findings: dict[tuple[str, str], tuple[str, in
                 reasons.append(seen + " (a few: free text that may hold identifiers)")
         if by_name:
             name_cls, name_reason = by_name
-            if cls is None or (cls == "free_text" and name_cls == "direct_identifier"):
+            # free text that holds identifiers stays free text (never published, whatever it holds)
+            if cls is None or name_cls == "free_text" or (cls == "free_text" and name_cls == "direct_identifier"):
                 cls = name_cls
             reasons.insert(0, name_reason)
         out.append(Column(column.table, column.name, column.data_type, cls, "; ".join(reasons) or None))

@@ -42,8 +42,8 @@ def test_the_users_identifiers_are_suggested_as_direct_identifiers(project):
         assert meta["privacy_reason"]
 
 
-def test_values_speak_where_names_are_silent(project):
-    # `message` says nothing of e-mails or phones by its name; some of its values hold some
+def test_a_free_text_column_is_suggested_with_what_its_values_hold(project):
+    # a free-text column is suggested as such, and the reason says what its sampled values hold
     meta = _columns(project)[("reports", "message")]["meta"]
     assert meta["privacy_suggested"] == "free_text"
     assert "sampled values" in meta["privacy_reason"]
@@ -81,7 +81,8 @@ def test_init_refuses_a_non_empty_folder_and_a_missing_schema(warehouse_info, tm
     ("name", "cls"),
     [("courriel", "direct_identifier"), ("Téléphone", "direct_identifier"), ("date_naissance", "quasi_identifier"),
      ("nom_usage", "direct_identifier"), ("iban", "direct_identifier"), ("patient_id", "internal_id"),
-     ("commentaire", "free_text"), ("status", None)],
+     ("commentaire", "free_text"), ("ip_address", "direct_identifier"), ("adresse_ip", "direct_identifier"),
+     ("status", None)],
 )
 def test_names_suggest_classes_as_anon_detect_does(name, cls):
     found = suggest_from_name(name)
