@@ -87,3 +87,29 @@ def test_init_refuses_a_non_empty_folder_and_a_missing_schema(warehouse_info, tm
 def test_names_suggest_classes_as_anon_detect_does(name, cls):
     found = suggest_from_name(name)
     assert (found[0] if found else None) == cls
+
+
+@pytest.mark.e2e
+def test_a_copy_of_the_demo_project_elsewhere_releases(warehouse_info, tmp_path):
+    # the service's project lives outside this repository: COMMONS_DBT_PROJECT_DIR is all it takes, and the
+    # privacy package is found by the path its packages.yml names
+    import shutil
+
+    from commons_assets.dbt.project import DBT_PACKAGE_DIR
+    from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR
+    from tests.conftest import DEMO_WEEK
+
+    copy = tmp_path / "signalo-elsewhere"
+    ignored = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml")
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, copy, ignore=ignored)
+    (copy / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE_DIR}\n")
+    target = tmp_path / "releases"
+    env = {**os.environ, "COMMONS_DBT_PROJECT_DIR": str(copy)}
+    done = subprocess.run(
+        [sys.executable, "-m", "commons_assets.cli", "release", "--week", DEMO_WEEK, "--target", str(target)],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert (copy / "target" / "manifest.json").is_file()  # parsed there, not in the bundled project
+    assert (copy / "dbt_packages" / "commons_privacy").exists()
+    assert list(target.rglob("*.csv"))
