@@ -6,7 +6,11 @@
     commons-assets ui [--port 3000]
     commons-assets bench [--users N] [--events M] [--week 2026-W47]
     commons-assets prepare
+    commons-assets dbt ARGS…            (dbt on the service's project, with the warehouse settings set)
+    commons-assets init DIR [--source-schema NAME]
     commons-assets warehouse start|stop|url
+
+COMMONS_DBT_PROJECT_DIR names the service's dbt project (default: the bundled demo) for every command.
 
 Errors a person can fix (a bad setting, an unreachable server, a bad argument) are one clear line and exit 1;
 a blocked release exits 2; anything else is a bug, shown with its traceback, and exits 3.
@@ -231,6 +235,48 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from commons_assets import warehouse
+    from commons_assets.dbt.project import _dbt_executable, ensure_manifest, service_project_dir
+
+    info = warehouse.resolve()
+    warehouse.check_reachable(info)
+    directory = service_project_dir()
+    ensure_manifest(directory)  # installs the project's packages (our privacy macros) before the first run
+    dbt_args = list(args.dbt_args)
+    if dbt_args[:1] == ["--"]:
+        dbt_args = dbt_args[1:]
+    if not dbt_args:
+        raise CliError("say which dbt command to run, e.g. `commons-assets dbt build --select staging`")
+    # dbt's own options go after its subcommand; ours point it at the service's project and profile
+    command = [str(_dbt_executable()), *dbt_args]
+    if "--project-dir" not in dbt_args:
+        command += ["--project-dir", str(directory)]
+    if "--profiles-dir" not in dbt_args:
+        command += ["--profiles-dir", str(directory)]
+    return subprocess.run(command, env={**os.environ, **info.dbt_env()}, cwd=directory).returncode
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from commons_assets import warehouse
+    from commons_assets.scaffold import init_project
+
+    settings = get_settings()
+    schema = args.source_schema or settings.source_schema
+    info = warehouse.resolve()
+    warehouse.check_reachable(info)
+    result = init_project(Path(args.directory), schema=schema, info=info)
+    print(f"dbt project for schema {schema!r} created in {result.directory}:")
+    where = result.sources_file.relative_to(result.directory)
+    print(f"  {where}: {result.tables} table(s), {result.columns} column(s)")
+    print(f"  {result.suggested} column(s) with a suggested privacy class, none confirmed: the release stays")
+    print("  blocked until an analyst sets meta.privacy on every column (see privacy_suggested, privacy_reason).")
+    print(f"  next: export COMMONS_DBT_PROJECT_DIR={result.directory}")
+    return 0
+
+
 def _cmd_warehouse(args: argparse.Namespace) -> int:
     from commons_assets import warehouse
 
@@ -244,6 +290,10 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     info = warehouse.resolve()
     warehouse.check_reachable(info)
     print(f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}")
+    if args.action == "url":
+        # where local state lives, resolved once: the same from whatever directory the command is run
+        print(f"COMMONS_HOME={settings.home}")
+        print(f"COMMONS_DBT_PROJECT_DIR={settings.dbt_project_dir}")
     return 0
 
 
@@ -287,6 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     prepare = sub.add_parser("prepare", help="parse the dbt project (the manifest the definitions load)")
     prepare.set_defaults(func=_cmd_prepare)
+
+    dbt = sub.add_parser(
+        "dbt",
+        help="run dbt on the service's project (COMMONS_DBT_PROJECT_DIR) with the warehouse settings set",
+        prefix_chars="\0",  # every argument, options included, is dbt's
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt.set_defaults(func=_cmd_dbt)
+
+    init = sub.add_parser("init", help="create a new service's dbt project, its sources scaffolded from a schema")
+    init.add_argument("directory", help="an empty or new folder")
+    init.add_argument("--source-schema", help="the service's schema in the warehouse (default: COMMONS_SOURCE_SCHEMA)")
+    init.set_defaults(func=_cmd_init)
 
     wh = sub.add_parser("warehouse", help="the embedded warehouse")
     wh.add_argument("action", choices=["start", "stop", "url"])

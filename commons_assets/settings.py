@@ -24,8 +24,11 @@ from commons_assets.week import TIMEZONE
 
 __all__ = ["Settings", "SettingsError", "get_settings"]
 
-# The folder holding local state (warehouse data, Dagster home, export staging); git-ignored.
-DEFAULT_HOME = ".commons"
+# The folder holding local state (warehouse data, Dagster home, export staging); git-ignored. Its default is
+# computed once from where the dbt project is, never from the directory a command is run in.
+HOME_FOLDER = ".commons"
+# The Signalo demo's dbt project, bundled with the repository: the default service.
+BUNDLED_DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_SOURCE_SCHEMA = "service"
 DEFAULT_DBT_SCHEMA = "commons"
 DEFAULT_MATOMO_SCHEMA = "matomo"
@@ -41,7 +44,9 @@ def _env(name: str, **kwargs):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", case_sensitive=True)
 
-    home: Path = _env("COMMONS_HOME", default=Path(DEFAULT_HOME))
+    home_setting: Path | None = _env("COMMONS_HOME", default=None)
+    # The service's dbt project (models, sources yml, publication settings); default: the bundled demo.
+    dbt_project_dir: Path = _env("COMMONS_DBT_PROJECT_DIR", default=BUNDLED_DBT_PROJECT_DIR)
     warehouse_url: str | None = _env("COMMONS_WAREHOUSE_URL", default=None, repr=False)
     warehouse_port: int = _env("COMMONS_WAREHOUSE_PORT", default=0, ge=0, le=65535)
     source_schema: str = _env("COMMONS_SOURCE_SCHEMA", default=DEFAULT_SOURCE_SCHEMA)
@@ -84,10 +89,23 @@ class Settings(BaseSettings):
     def _stripped(cls, value):
         return (str(value).strip() or None) if value is not None else None
 
-    @field_validator("home", "releases_dir", "export_staging_dir_setting", "dagster_home_setting", mode="after")
+    @field_validator(
+        "home_setting", "dbt_project_dir", "releases_dir", "export_staging_dir_setting", "dagster_home_setting",
+        mode="after",
+    )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def home(self) -> Path:
+        """COMMONS_HOME, else `.commons` beside the dbt project (the repository's root for the bundled demo, the
+        project's folder for a service's own project): an absolute path, the same from any working directory."""
+        if self.home_setting is not None:
+            return self.home_setting
+        if self.dbt_project_dir == BUNDLED_DBT_PROJECT_DIR:
+            return BUNDLED_DBT_PROJECT_DIR.parent / HOME_FOLDER
+        return self.dbt_project_dir / HOME_FOLDER
 
     @property
     def today(self) -> dt.date:

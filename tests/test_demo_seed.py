@@ -280,3 +280,36 @@ def test_events_look_like_tracker_output(conn, seeded):
     assert 0.3 < signed_in < 0.5
     assert bad_visitors == 0 and bad_urls == 0
     assert orphans == 0
+
+
+FOREIGN = "demo_test_seed_foreign"
+
+
+def test_seeding_refuses_to_drop_a_schema_the_demo_did_not_create(conn):
+    # a service's own schema, named as the demo's by mistake: it must survive `demo seed` and `bench`
+    _drop(conn, [FOREIGN])
+    conn.execute(sql.SQL("create schema {}").format(sql.Identifier(FOREIGN)))
+    conn.execute(sql.SQL("create table {}.patients (id int)").format(sql.Identifier(FOREIGN)))
+    conn.execute(sql.SQL("insert into {}.patients values (1)").format(sql.Identifier(FOREIGN)))
+    conn.commit()
+    try:
+        with pytest.raises(demo.SeedError, match=f"schema '{FOREIGN}' exists.*not created by the demo"):
+            seed_demo(conn, schema=FOREIGN, **{**ARGS, "users": 20, "events": 10})
+        kept = conn.execute(sql.SQL("select count(*) from {}.patients").format(sql.Identifier(FOREIGN)))
+        assert kept.fetchone()[0] == 1
+    finally:
+        _drop(conn, [FOREIGN])
+
+
+def test_a_demo_schema_carries_the_mark_that_lets_it_be_seeded_again(conn, seeded):
+    mark = conn.execute("select obj_description(%s::regnamespace, 'pg_namespace')", (SCHEMA,)).fetchone()[0]
+    assert mark == demo.DEMO_SCHEMA_MARK
+    # an empty schema of that name (a fresh warehouse, a schema created by hand) is ours to fill
+    _drop(conn, [FOREIGN])
+    conn.execute(sql.SQL("create schema {}").format(sql.Identifier(FOREIGN)))
+    conn.commit()
+    try:
+        counts = seed_demo(conn, schema=FOREIGN, **{**ARGS, "users": 20, "events": 10})
+        assert counts["users"] == 20
+    finally:
+        _drop(conn, [FOREIGN])

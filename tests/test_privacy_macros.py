@@ -1,4 +1,4 @@
-"""The anonymisation macros of dbt_project/macros/privacy, rendered by dbt and run by PostgreSQL.
+"""The anonymisation macros of commons_assets/dbt_package/macros/privacy, rendered by dbt and run by PostgreSQL.
 
 Macros that models use are also covered by the models' dbt unit tests; this test pins each macro's edge
 cases (top-coding, Corsica, overseas, the ISO year, Paris time, the 2-decimal ceiling) in one dbt call.
@@ -16,31 +16,31 @@ from tests.conftest import dbt_env
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 CASES = {
-    "band_35": ("{{ age_band(\"'1990-06-15'::date\", \"'2026-11-18'::date\") }}", "35-39"),
-    "band_90_on_birthday": ("{{ age_band(\"'1936-11-18'::date\", \"'2026-11-18'::date\") }}", "90+"),
-    "band_85_day_before": ("{{ age_band(\"'1936-11-19'::date\", \"'2026-11-18'::date\") }}", "85-89"),
-    "band_top_coded_100": ("{{ age_band(\"'1920-01-01'::date\", \"'2026-11-18'::date\") }}", "90+"),
-    "band_null": ("{{ age_band('null::date', \"'2026-11-18'::date\") }}", None),
-    "commune_paris": ("{{ commune_to_departement(\"'75056'\") }}", "75"),
-    "commune_corse_sud": ("{{ commune_to_departement(\"'2A004'\") }}", "2A"),
-    "commune_reunion": ("{{ commune_to_departement(\"'97411'\") }}", "974"),
-    "commune_ain": ("{{ commune_to_departement(\"'01053'\") }}", "01"),
-    "postcode_ajaccio": ("{{ postcode_to_departement(\"'20000'\") }}", "2A"),
-    "postcode_porto_vecchio": ("{{ postcode_to_departement(\"'20137'\") }}", "2A"),
-    "postcode_bastia": ("{{ postcode_to_departement(\"'20200'\") }}", "2B"),
-    "postcode_reunion": ("{{ postcode_to_departement(\"'97400'\") }}", "974"),
-    "postcode_paris": ("{{ postcode_to_departement(\"'75011'\") }}", "75"),
-    "coordinate_2_decimals": ("{{ round_coordinate('48.856614') }}::text", "48.86"),
-    "coordinate_negative": ("{{ round_coordinate('-1.553621') }}::text", "-1.55"),
-    "coordinate_ceiling": ("{{ round_coordinate('2.352222', 4) }}::text", "2.35"),
-    "week_iso_53": ("{{ to_iso_week(\"'2026-12-31 12:00:00+01'::timestamptz\") }}", "2026-W53"),
-    "week_paris_monday": ("{{ to_iso_week(\"'2027-01-03 23:30:00+00'::timestamptz\") }}", "2027-W01"),
-    "month_paris": ("{{ to_month(\"'2026-11-30 23:30:00+00'::timestamptz\") }}", "2026-12"),
-    "year_paris": ("{{ to_year(\"'2026-12-31 23:30:00+00'::timestamptz\") }}", "2027"),
-    "small_count_suppressed": ("{{ suppress_small_count('5', 11) }}", None),
-    "count_at_threshold": ("{{ suppress_small_count('11', 11) }}", 11),
-    "ids_differ": ("({{ release_scoped_id() }}) <> ({{ release_scoped_id() }})", True),
-    "id_length": ("length({{ release_scoped_id() }})", 36),
+    "band_35": ("{{ commons_privacy.age_band(\"'1990-06-15'::date\", \"'2026-11-18'::date\") }}", "35-39"),
+    "band_90_on_birthday": ("{{ commons_privacy.age_band(\"'1936-11-18'::date\", \"'2026-11-18'::date\") }}", "90+"),
+    "band_85_day_before": ("{{ commons_privacy.age_band(\"'1936-11-19'::date\", \"'2026-11-18'::date\") }}", "85-89"),
+    "band_top_coded_100": ("{{ commons_privacy.age_band(\"'1920-01-01'::date\", \"'2026-11-18'::date\") }}", "90+"),
+    "band_null": ("{{ commons_privacy.age_band('null::date', \"'2026-11-18'::date\") }}", None),
+    "commune_paris": ("{{ commons_privacy.commune_to_departement(\"'75056'\") }}", "75"),
+    "commune_corse_sud": ("{{ commons_privacy.commune_to_departement(\"'2A004'\") }}", "2A"),
+    "commune_reunion": ("{{ commons_privacy.commune_to_departement(\"'97411'\") }}", "974"),
+    "commune_ain": ("{{ commons_privacy.commune_to_departement(\"'01053'\") }}", "01"),
+    "postcode_ajaccio": ("{{ commons_privacy.postcode_to_departement(\"'20000'\") }}", "2A"),
+    "postcode_porto_vecchio": ("{{ commons_privacy.postcode_to_departement(\"'20137'\") }}", "2A"),
+    "postcode_bastia": ("{{ commons_privacy.postcode_to_departement(\"'20200'\") }}", "2B"),
+    "postcode_reunion": ("{{ commons_privacy.postcode_to_departement(\"'97400'\") }}", "974"),
+    "postcode_paris": ("{{ commons_privacy.postcode_to_departement(\"'75011'\") }}", "75"),
+    "coordinate_2_decimals": ("{{ commons_privacy.round_coordinate('48.856614') }}::text", "48.86"),
+    "coordinate_negative": ("{{ commons_privacy.round_coordinate('-1.553621') }}::text", "-1.55"),
+    "coordinate_ceiling": ("{{ commons_privacy.round_coordinate('2.352222', 4) }}::text", "2.35"),
+    "week_iso_53": ("{{ commons_privacy.to_iso_week(\"'2026-12-31 12:00:00+01'::timestamptz\") }}", "2026-W53"),
+    "week_paris_monday": ("{{ commons_privacy.to_iso_week(\"'2027-01-03 23:30:00+00'::timestamptz\") }}", "2027-W01"),
+    "month_paris": ("{{ commons_privacy.to_month(\"'2026-11-30 23:30:00+00'::timestamptz\") }}", "2026-12"),
+    "year_paris": ("{{ commons_privacy.to_year(\"'2026-12-31 23:30:00+00'::timestamptz\") }}", "2027"),
+    "small_count_suppressed": ("{{ commons_privacy.suppress_small_count('5', 11) }}", None),
+    "count_at_threshold": ("{{ commons_privacy.suppress_small_count('11', 11) }}", 11),
+    "ids_differ": ("({{ commons_privacy.release_scoped_id() }}) <> ({{ commons_privacy.release_scoped_id() }})", True),
+    "id_length": ("length({{ commons_privacy.release_scoped_id() }})", 36),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from commons_assets.errors import CommonsError, SettingsError
-from commons_assets.settings import Settings, get_settings
+from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR, Settings, get_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECRETS = {"COMMONS_WAREHOUSE_URL": "postgresql://u:hunter2@db.example/x", "MATOMO_TOKEN": "a" * 32,
@@ -25,13 +25,15 @@ def clean_env(monkeypatch):
 def test_defaults_are_the_readmes(clean_env, tmp_path):
     clean_env.chdir(tmp_path)
     settings = get_settings()
-    assert settings.home == tmp_path / ".commons"
+    repo_home = BUNDLED_DBT_PROJECT_DIR.parent / ".commons"
+    assert settings.dbt_project_dir == BUNDLED_DBT_PROJECT_DIR
+    assert settings.home == repo_home
     assert settings.source_schema == "service"
     assert settings.dbt_target_schema == "commons"
     assert settings.matomo_schema == "matomo"
     assert settings.releases_dir == tmp_path / "releases"
-    assert settings.export_staging_dir == tmp_path / ".commons" / "staging"
-    assert settings.dagster_home == tmp_path / ".commons" / "dagster"
+    assert settings.export_staging_dir == repo_home / "staging"
+    assert settings.dagster_home == repo_home / "dagster"
     assert settings.warehouse_url is None and not settings.matomo_enabled
 
 
@@ -88,3 +90,32 @@ def test_the_clock_is_a_setting(clean_env):
     assert get_settings().today == dt.date(2026, 11, 25)
     clean_env.delenv("COMMONS_TODAY")
     assert abs(get_settings().today - dt.date.today()) <= dt.timedelta(days=1)
+
+
+def test_commons_home_does_not_depend_on_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("COMMONS_HOME", raising=False)
+    monkeypatch.delenv("COMMONS_DBT_PROJECT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = get_settings().home
+    assert home == BUNDLED_DBT_PROJECT_DIR.parent / ".commons"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert get_settings().home == home
+
+
+def test_a_service_project_keeps_its_state_beside_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("COMMONS_HOME", raising=False)
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(tmp_path / "service"))
+    assert get_settings().home == tmp_path / "service" / ".commons"
+    monkeypatch.setenv("COMMONS_HOME", "relative-home")
+    monkeypatch.chdir(tmp_path)
+    assert get_settings().home == tmp_path / "relative-home"  # resolved once, absolute
+
+
+def test_a_folder_without_dbt_project_is_a_clear_error(monkeypatch, tmp_path):
+    from commons_assets.dbt.project import service_project_dir
+    from commons_assets.errors import ManifestError
+
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(tmp_path))
+    with pytest.raises(ManifestError, match=r"not a dbt project.*commons-assets init"):
+        service_project_dir()

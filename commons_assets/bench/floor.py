@@ -21,13 +21,13 @@ def compiled_published_sql(monday: dt.date, info, workdir: Path) -> tuple[dict[s
     Compiled with --full-refresh, and with every upstream model that is a table (the incremental counts of
     events) computed in a CTE from its own compiled SQL: the floor computes each published table from the
     source, as a first release does, rather than reading what an earlier build left."""
-    from commons_assets.dbt.project import DBT_PROJECT_DIR, _dbt_executable
+    from commons_assets.dbt.project import _dbt_executable, service_project_dir
     from commons_assets.privacy.policy import load_policy
 
     target = workdir / "dbt-target"
     cmd = [
         str(_dbt_executable()), "compile", "--quiet", "--full-refresh",
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--project-dir", str(service_project_dir()), "--profiles-dir", str(service_project_dir()),
         "--target-path", str(target), "--log-path", str(workdir / "dbt-logs"),
         "--select", "+path:models/marts/open_data",
         "--vars", json.dumps({"release_week": monday.isoformat()}),

@@ -18,7 +18,7 @@ from commons_assets.week import TIMEZONE, Week
 
 
 def _pandas_cmd(info, schema: str, monday: dt.date, k: int, out_dir: Path) -> list[str]:
-    from commons_assets.dbt.project import DBT_PROJECT_DIR
+    from commons_assets.dbt.project import service_project_dir
 
     args = {
         "url": info.sqlalchemy_url(),
@@ -27,7 +27,7 @@ def _pandas_cmd(info, schema: str, monday: dt.date, k: int, out_dir: Path) -> li
         "k": k,
         "out": str(out_dir),
         # passed rather than imported there: importing commons_assets.dbt loads Dagster, which pandas needs not
-        "catalogue": str(DBT_PROJECT_DIR / "seeds" / "feature_catalogue.csv"),
+        "catalogue": str(service_project_dir() / "seeds" / "feature_catalogue.csv"),
     }
     return [sys.executable, "-m", "commons_assets.bench.pandas_baseline", json.dumps(args)]
 

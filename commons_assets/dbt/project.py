@@ -1,4 +1,5 @@
-"""The one dbt project and the manifest everything else reads (assets, privacy policy, publishing)."""
+"""The service's dbt project (COMMONS_DBT_PROJECT_DIR, default the bundled demo) and the manifest everything else
+reads (assets, privacy policy, publishing). The project is read from the settings at each call, never at import."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 
 from commons_assets.errors import ManifestError
+from commons_assets.settings import get_settings
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-_WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+# The privacy macros and generic tests, a dbt package any service's packages.yml names as a `local:` package.
+DBT_PACKAGE_DIR = Path(__file__).resolve().parents[1] / "dbt_package"
+DBT_PACKAGE_NAME = "commons_privacy"
+_WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml", "packages.yml")
 # Settings rendered into the manifest at parse time (source schema, target schema): a change re-parses.
 _PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA", "COMMONS_MATOMO_SCHEMA")
 
@@ -22,28 +26,40 @@ _PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA", "COMMONS_MATOMO_SCH
 PREPARE_COMMAND = "commons-assets prepare"
 
 
+def service_project_dir() -> Path:
+    """The service's dbt project, as COMMONS_DBT_PROJECT_DIR says now; a clear error when it is not one."""
+    directory = get_settings().dbt_project_dir
+    if not (directory / "dbt_project.yml").is_file():
+        raise ManifestError(
+            f"COMMONS_DBT_PROJECT_DIR={str(directory)!r} is not a dbt project (no dbt_project.yml there); "
+            "create one with `commons-assets init DIR`"
+        )
+    return directory
+
+
 def dbt_project() -> DbtProject:
     """The project, once its manifest is prepared. Never parses: loading the definitions must not start
     `dbt parse` (seconds, a subprocess, at every import); the CLI, the tests and `commons-assets ui` call
     `ensure_manifest()` first. A missing or stale manifest fails closed: a model added since the last parse
     would otherwise be published without its privacy gate."""
-    if manifest_is_stale(DBT_PROJECT_DIR):
+    directory = service_project_dir()
+    if manifest_is_stale(directory):
         raise ManifestError(
-            f"the dbt manifest ({DBT_PROJECT_DIR / 'target' / 'manifest.json'}) is missing or older than the dbt "
+            f"the dbt manifest ({directory / 'target' / 'manifest.json'}) is missing or older than the dbt "
             f"project or its settings: run `{PREPARE_COMMAND}` (or any of release, validate, ui), then load again"
         )
-    return _project()
+    return _project(directory)
 
 
 @cache
-def _project() -> DbtProject:
-    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+def _project(directory: Path) -> DbtProject:
+    return DbtProject(project_dir=directory, profiles_dir=directory)
 
 
 def dbt_resource() -> DbtCliResource:
     # The dbt installed beside this Python, so that a venv works without being activated.
     return DbtCliResource(
-        project_dir=dbt_project(), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=str(_dbt_executable())
+        project_dir=dbt_project(), profiles_dir=str(service_project_dir()), dbt_executable=str(_dbt_executable())
     )
 
 
@@ -61,7 +77,8 @@ def _stamp(manifest: Path) -> str:
     return _parse_env() + f"\n{manifest.stat().st_mtime_ns}"
 
 
-def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+def manifest_is_stale(project_dir: Path | None = None) -> bool:
+    project_dir = project_dir or service_project_dir()
     manifest = project_dir / "target" / "manifest.json"
     stamp = project_dir / "target" / ".parse_env.json"
     # The stamp records the settings and the manifest it was made with: a `dbt parse` run by hand with other
@@ -77,14 +94,18 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     return False
 
 
-def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
-    """Parse the dbt project when its manifest is missing or older than a model, macro or yml.
+def ensure_manifest(project_dir: Path | None = None) -> Path:
+    """Parse the dbt project when its manifest is missing or older than a model, macro or yml; first install its
+    packages (`dbt deps`: local ones only, such as our privacy package) when they are not installed yet.
 
     Parsing takes seconds, so it happens here (CLI, tests) rather than at every code-location load.
     """
+    project_dir = project_dir or service_project_dir()
     manifest = project_dir / "target" / "manifest.json"
     if manifest_is_stale(project_dir):
         dbt = _dbt_executable()
+        if _packages_missing(project_dir):
+            _run_dbt(dbt, "deps", project_dir)
         result = subprocess.run(
             [str(dbt), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
             capture_output=True,
@@ -97,5 +118,35 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     return manifest
 
 
-def load_manifest(project_dir: Path = DBT_PROJECT_DIR) -> dict:
+def _packages_missing(project_dir: Path) -> bool:
+    """Whether packages.yml names a package not installed in dbt_packages/ (dbt deps links a local one)."""
+    import yaml
+
+    packages_yml = project_dir / "packages.yml"
+    if not packages_yml.is_file():
+        return False
+    lock = project_dir / "package-lock.yml"
+    if not lock.is_file() or lock.stat().st_mtime < packages_yml.stat().st_mtime:
+        return True
+    try:
+        locked = yaml.safe_load(lock.read_text()) or {}
+    except yaml.YAMLError:
+        return True
+    names = [p.get("name") for p in locked.get("packages") or [] if isinstance(p, dict)]
+    return not names or any(not name or not (project_dir / "dbt_packages" / name).exists() for name in names)
+
+
+def _run_dbt(dbt: Path, command: str, project_dir: Path) -> None:
+    result = subprocess.run(
+        [str(dbt), command, "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        detail = (result.stdout + result.stderr).strip().splitlines()
+        raise ManifestError(f"dbt {command} failed: " + " | ".join(detail[-5:]))
+
+
+def load_manifest(project_dir: Path | None = None) -> dict:
+    project_dir = project_dir or service_project_dir()
     return json.loads((project_dir / "target" / "manifest.json").read_text())

@@ -3,6 +3,9 @@
 -- {schema} is replaced by COMMONS_SOURCE_SCHEMA.
 drop schema if exists {schema} cascade;
 create schema {schema};
+-- The mark that lets `demo seed` and `bench` drop this schema again (commons_assets.demo.seed.DEMO_SCHEMA_MARK);
+-- they refuse to drop a non-empty schema without it.
+comment on schema {schema} is 'commons-assets demo';
 
 -- Reference table: communes with their INSEE code, main postcode and département.
 create table {schema}.communes (

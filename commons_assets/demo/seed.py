@@ -37,6 +37,9 @@ SCHEMA_SQL = DEMO_DIR / "schema.sql"
 BASE_URL = "https://signalo.example.gouv.fr"
 TABLES = ("communes", "categories", "users", "reports", "events")
 REPORTS_PER_USER = 1.5
+# The comment a demo schema carries: the only mark that lets `demo seed` and `bench` drop a schema, so that a
+# service's own schema (named the same by mistake) is never dropped by us.
+DEMO_SCHEMA_MARK = "commons-assets demo"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 log = logging.getLogger(__name__)
@@ -450,6 +453,7 @@ def _seed(conn, s: sql.Identifier, schema: str, seed: int, period: Period, commu
         cur.execute("set local work_mem = '256MB'")
         cur.execute("set local maintenance_work_mem = '1GB'")
         with _step("schema"):
+            refuse_foreign_schema(cur, schema)
             cur.execute(SCHEMA_SQL.read_text(encoding="utf-8").replace("{schema}", schema))
             constraints = _detach_constraints(cur, schema)
             cur.execute(_functions(seed))
@@ -480,6 +484,29 @@ def _seed(conn, s: sql.Identifier, schema: str, seed: int, period: Period, commu
         raise SeedError(f"generated {counts['events']} events instead of {params['n_events']}")
     conn.commit()
     return counts
+
+
+def refuse_foreign_schema(cur, schema: str) -> None:
+    """Stop before dropping a schema the demo did not create: one that exists with any table, view or sequence
+    in it and without the demo's mark. A missing or empty schema is ours to create."""
+    cur.execute(
+        """
+        select obj_description(n.oid, 'pg_namespace'),
+               (select count(*) from pg_class c where c.relnamespace = n.oid)
+        from pg_namespace n where n.nspname = %s
+        """,
+        (schema,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return
+    mark, objects = row
+    if mark != DEMO_SCHEMA_MARK and objects:
+        raise SeedError(
+            f"schema {schema!r} exists, holds {objects} table(s) or other object(s) and was not created by the demo "
+            f"(no comment {DEMO_SCHEMA_MARK!r} on it): it is left untouched. Seed the demo in another schema "
+            "(COMMONS_SOURCE_SCHEMA) or another warehouse (COMMONS_HOME, COMMONS_WAREHOUSE_URL)"
+        )
 
 
 def _detach_constraints(cur, schema: str) -> list[tuple[str, str, str]]:

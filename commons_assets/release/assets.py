@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from commons_assets.dbt.project import DBT_PROJECT_DIR
+from commons_assets.dbt.project import service_project_dir
 from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import Policy
@@ -67,7 +67,7 @@ class DatagouvResource(dg.ConfigurableResource):
 
 def _ids_file() -> Path:
     """The committed file of data.gouv.fr ids (COMMONS_DATAGOUV_IDS_FILE overrides it, for tests)."""
-    return get_settings().datagouv_ids_file or DBT_PROJECT_DIR / "publication" / "datagouv.yml"
+    return get_settings().datagouv_ids_file or service_project_dir() / "publication" / "datagouv.yml"
 
 
 def datagouv_resource() -> DatagouvResource:

@@ -15,7 +15,7 @@ final as (
     select
         events.event_id,
         events.occurred_at,
-        {{ to_iso_week('events.occurred_at') }} as event_week,
+        {{ commons_privacy.to_iso_week('events.occurred_at') }} as event_week,
         coalesce(catalogue.feature_code, 'autre') as feature_code,
         coalesce(catalogue.feature_label, 'Autre') as feature_label,
         events.visitor_id,

@@ -13,8 +13,8 @@ categories as (
 final as (
     select
         reports.report_id,
-        {{ to_iso_week('reports.created_at') }} as created_week,
-        {{ commune_to_departement('reports.commune_code') }}
+        {{ commons_privacy.to_iso_week('reports.created_at') }} as created_week,
+        {{ commons_privacy.commune_to_departement('reports.commune_code') }}
             as departement_code,
         categories.category_label,
         reports.report_status

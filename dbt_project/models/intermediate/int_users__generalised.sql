@@ -10,12 +10,12 @@ users as (
 final as (
     select
         user_id,
-        {{ to_iso_week('created_at') }} as signup_week,
-        {{ age_band(
+        {{ commons_privacy.to_iso_week('created_at') }} as signup_week,
+        {{ commons_privacy.age_band(
             'birth_date',
             "(created_at at time zone 'Europe/Paris')::date"
         ) }} as age_band,
-        {{ commune_to_departement('commune_code') }} as departement_code
+        {{ commons_privacy.commune_to_departement('commune_code') }} as departement_code
     from users
 )
 

@@ -36,7 +36,7 @@ service_counts as (
         visit_count,
         visitor_count
     from service
-    where week_start < ({{ release_week_end() }} at time zone 'Europe/Paris')
+    where week_start < ({{ commons_privacy.release_week_end() }} at time zone 'Europe/Paris')
 ),
 
 matomo_counts as (
@@ -60,7 +60,7 @@ counted as (
 ),
 
 events_suppressed as (
-    {{ secondary_suppression(
+    {{ commons_privacy.secondary_suppression(
         'counted',
         ['event_week', 'source', 'feature_code', 'feature_label',
          'visit_count', 'visitor_count'],
@@ -79,8 +79,8 @@ computed as (
         feature_code as fonctionnalite,
         feature_label as libelle_fonctionnalite,
         event_count as nombre_evenements,
-        {{ suppress_small_count('visit_count', k) }} as nombre_visites,
-        {{ suppress_small_count('visitor_count', k) }} as nombre_visiteurs
+        {{ commons_privacy.suppress_small_count('visit_count', k) }} as nombre_visites,
+        {{ commons_privacy.suppress_small_count('visitor_count', k) }} as nombre_visiteurs
     from events_suppressed
 ),
 

@@ -22,14 +22,14 @@ recoded as (
         created_week,
         category_label,
         report_status,
-        {{ recode_small_groups(
+        {{ commons_privacy.recode_small_groups(
             'departement_code', quasi_identifiers, k, "'autres'"
         ) }} as departement_code
     from reports
 ),
 
 k_anonymous as (
-    {{ suppress_small_groups('recoded', quasi_identifiers, k) }}
+    {{ commons_privacy.suppress_small_groups('recoded', quasi_identifiers, k) }}
 ),
 
 diverse as (
@@ -37,13 +37,13 @@ diverse as (
         created_week,
         departement_code,
         category_label,
-        {{ l_diversify('report_status', quasi_identifiers) }} as report_status
+        {{ commons_privacy.l_diversify('report_status', quasi_identifiers) }} as report_status
     from k_anonymous
 ),
 
 final as (
     select
-        {{ release_scoped_id() }} as signalement_id,
+        {{ commons_privacy.release_scoped_id() }} as signalement_id,
         created_week as semaine_creation,
         departement_code,
         category_label as categorie,

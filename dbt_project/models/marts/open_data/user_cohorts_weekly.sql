@@ -14,7 +14,7 @@ recoded as (
     select
         signup_week,
         age_band,
-        {{ recode_small_groups('departement_code', cells, k, "'autres'") }}
+        {{ commons_privacy.recode_small_groups('departement_code', cells, k, "'autres'") }}
             as departement_code
     from users
 ),

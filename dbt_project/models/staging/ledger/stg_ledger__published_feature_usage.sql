@@ -16,7 +16,7 @@ final as (
         nombre_visites,
         nombre_visiteurs
     from published
-    where semaine <= {{ release_week_label() }}
+    where semaine <= {{ commons_privacy.release_week_label() }}
 )
 
 select * from final

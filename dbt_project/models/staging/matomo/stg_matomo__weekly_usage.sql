@@ -16,7 +16,7 @@ final as (
         nb_visits,
         nb_uniq_visitors
     from source
-    where week <= {{ release_week_label() }}
+    where week <= {{ commons_privacy.release_week_label() }}
 )
 
 select * from final

@@ -15,7 +15,7 @@ final as (
         visitor_id,
         session_id
     from source
-    where occurred_at < {{ release_week_end() }}
+    where occurred_at < {{ commons_privacy.release_week_end() }}
 )
 
 select * from final

@@ -13,10 +13,10 @@ final as (
         status as report_status,
         created_at,
         case
-            when closed_at < {{ release_week_end() }} then closed_at
+            when closed_at < {{ commons_privacy.release_week_end() }} then closed_at
         end as closed_at
     from source
-    where created_at < {{ release_week_end() }}
+    where created_at < {{ commons_privacy.release_week_end() }}
 )
 
 select * from final

@@ -13,7 +13,7 @@ final as (
         commune_code,
         created_at
     from source
-    where created_at < {{ release_week_end() }}
+    where created_at < {{ commons_privacy.release_week_end() }}
 )
 
 select * from final

@@ -6,6 +6,6 @@
     {%- if week -%}
         to_char('{{ week }}'::date, 'IYYY-"W"IW')
     {%- else -%}
-        {{ to_iso_week(release_week_end() ~ " - interval '1 day'") }}
+        {{ commons_privacy.to_iso_week(commons_privacy.release_week_end() ~ " - interval '1 day'") }}
     {%- endif -%}
 {%- endmacro %}

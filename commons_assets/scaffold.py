@@ -1,0 +1,370 @@
+"""`commons-assets init DIR`: a new service's dbt project, its sources scaffolded from the live schema.
+
+Every column of the schema is written to the sources yml with its type and a *suggested* privacy class, never a
+class: `meta: {privacy_suggested: …, privacy_reason: …}` and no `privacy` key, so the policy (which blocks on a
+source column without `meta.privacy`) keeps the release blocked until an analyst has confirmed each column.
+
+A suggestion comes from the column's name (a dictionary of names, as PostgreSQL Anonymizer's `anon.detect()`)
+and from its values: the identifier detectors run in PostgreSQL on a sample of each table, and only counts come
+back (no value is ever read into Python, printed or written).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import yaml
+from psycopg import sql
+
+from commons_assets.dbt.project import DBT_PACKAGE_DIR
+from commons_assets.errors import InputError
+from commons_assets.privacy import detectors
+
+SAMPLE_ROWS = 1000
+# share of the sampled non-null values a detector must flag for the column to be suggested its class
+VALUE_SHARE = 0.5
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# What each detector finding suggests for the column holding it.
+DETECTOR_CLASSES = {
+    "email": "direct_identifier",
+    "phone_fr": "direct_identifier",
+    "person_name": "direct_identifier",
+    "postal_address": "direct_identifier",
+    "ip_address": "direct_identifier",
+    "iban": "direct_identifier",
+    "nir": "direct_identifier",
+    "vehicle_plate": "direct_identifier",
+    "url_personal_data": "direct_identifier",
+    "birth_date": "quasi_identifier",
+    "coordinates": "quasi_identifier",
+}
+
+# Column-name dictionary: (class, what the name says, patterns on the accent-free lower-case name). The first
+# match wins, so the more specific entries come first.
+NAME_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("direct_identifier", "an e-mail address", (r"e_?mail", r"courriel", r"(^|_)mail($|_)")),
+    ("direct_identifier", "a phone number", (r"phone", r"(^|_)tel($|_)", r"telephone", r"mobile", r"portable",
+                                             r"(^|_)fax($|_)")),
+    ("direct_identifier", "a person's name", (r"first_?name", r"last_?name", r"full_?name", r"given_?name",
+                                               r"family_?name", r"sur_?name", r"prenom", r"(^|_)nom($|_)",
+                                               r"nom_de_famille", r"nom_usage", r"maiden")),
+    ("direct_identifier", "an IP address", (r"(^|_)ip($|_)", r"ip_?address", r"remote_addr", r"forwarded_for",
+                                            r"(^|_)ipv[46]($|_)")),
+    ("direct_identifier", "a postal address", (r"street", r"address", r"adresse", r"(^|_)rue($|_)",
+                                               r"(^|_)voie($|_)")),
+    ("direct_identifier", "a bank account", (r"iban", r"(^|_)rib($|_)", r"bank_account", r"compte_bancaire")),
+    ("direct_identifier", "a social security number (NIR)", (r"(^|_)nir($|_)", r"securite_sociale",
+                                                              r"(^|_)ssn($|_)", r"(^|_)nss($|_)")),
+    ("direct_identifier", "a credential or a token", (r"password", r"mot_de_passe", r"token", r"secret",
+                                                      r"api_key")),
+    ("direct_identifier", "a vehicle plate", (r"immatriculation", r"license_plate", r"plaque")),
+    ("quasi_identifier", "a birth date", (r"birth", r"naissance", r"(^|_)dob($|_)", r"(^|_)ddn($|_)")),
+    ("quasi_identifier", "a location", (r"postcode", r"post_code", r"zip", r"code_postal", r"commune", r"city",
+                                        r"ville", r"(^|_)lat($|_)", r"latitude", r"(^|_)lon($|_)", r"longitude",
+                                        r"(^|_)lng($|_)", r"coordinates", r"geo")),
+    ("quasi_identifier", "a personal attribute", (r"gender", r"(^|_)sexe?($|_)", r"(^|_)age($|_)",
+                                                  r"nationalit", r"profession", r"job")),
+    ("sensitive", "a sensitive attribute (health, beliefs, income…)", (r"health", r"sante", r"handicap",
+                                                                      r"religion", r"politic", r"income",
+                                                                      r"revenu", r"salaire", r"salary")),
+    ("free_text", "text typed by people", (r"message", r"comment", r"commentaire", r"description", r"(^|_)body($|_)",
+                                           r"(^|_)text($|_)", r"(^|_)texte($|_)", r"(^|_)notes?($|_)", r"content",
+                                           r"remarque", r"user_agent")),
+    ("internal_id", "a key of the service's database", (r"(^|_)id$", r"_uuid$", r"^uuid$", r"_key$")),
+    ("quasi_identifier", "a timestamp (an exact time can single a person out)", (r"_at$", r"_on$", r"(^|_)date",
+                                                                                 r"timestamp", r"(^|_)time")),
+)
+
+_SOURCE_HEADER = """\
+version: 2
+
+# Scaffolded by `commons-assets init` from the schema {schema!r}. Every column below carries a SUGGESTED class
+# (meta.privacy_suggested, with the reason), not a class: the release stays blocked until an analyst has read
+# each column and confirmed it by adding `privacy: <class>` to its meta. Classes:
+#   direct_identifier  identifies a person alone (email, name, phone, IP): never selected by staging
+#   quasi_identifier   identifies in combination (birth date, commune, timestamps): generalised before publishing
+#   sensitive          an attribute a reader must not infer about a person
+#   free_text          typed by people, may hold anything: never published
+#   internal_id        a key of the service's database: never published, replaced by release-scoped ids
+#   public             reference data or categories: may be published as is
+# Suggestions come from the column's name and from identifier detectors run on a sample of its values; a column
+# without a suggestion still needs a class.
+
+"""
+
+
+class InitError(InputError):
+    """The project cannot be created as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Column:
+    table: str
+    name: str
+    data_type: str
+    suggested: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    directory: Path
+    sources_file: Path
+    tables: int
+    columns: int
+    suggested: int
+
+
+def _plain(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+
+
+def suggest_from_name(name: str) -> tuple[str, str] | None:
+    """(class, reason) that a column's name suggests, or None."""
+    plain = _plain(name)
+    for cls, what, patterns in NAME_RULES:
+        if any(re.search(pattern, plain) for pattern in patterns):
+            return cls, f"its name looks like {what}"
+    return None
+
+
+def read_schema(conn, schema: str) -> list[Column]:
+    """Every column of every table, view and foreign table of `schema`, with its type, in table order."""
+    rows = conn.execute(
+        """
+        select c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+        from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'f')
+        order by c.relname, a.attnum
+        """,
+        (schema,),
+    ).fetchall()
+    return [Column(table, name, data_type) for table, name, data_type in rows]
+
+
+def _value_findings(conn, schema: str, table: str, columns: list[Column]) -> dict[str, tuple[str, int, int]]:
+    """column -> (detector, flagged, sampled non-null) for the detector flagging most of a sample's values.
+    Only counts leave the database."""
+    scanned = [c.name for c in columns if c.data_type != "bytea"]
+    if not scanned:
+        return {}
+    # every column as text, so that inet, dates and json are scanned as people would read them
+    sample = sql.SQL("(select {cols} from {table} limit {n}) as sample").format(
+        cols=sql.SQL(", ").join(
+            sql.SQL("{}::text as {}").format(sql.Identifier(name), sql.Identifier(name)) for name in scanned
+        ),
+        table=sql.Identifier(schema, table),
+        n=sql.Literal(SAMPLE_ROWS),
+    ).as_string(conn)
+    counts = conn.execute(detectors.scan_sql(sample, scanned)).fetchone()
+    aliases = list(detectors.scan_aliases(scanned).values())
+    non_null = conn.execute(
+        sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(name)) for name in scanned),
+            sql.SQL(sample),
+        )
+    ).fetchone()
+    totals = dict(zip(scanned, non_null, strict=True))
+    best: dict[str, tuple[str, int, int]] = {}
+    for (detector, column), flagged in zip(aliases, counts, strict=True):
+        if flagged and (column not in best or flagged > best[column][1]):
+            best[column] = (detector, int(flagged), int(totals[column]))
+    return best
+
+
+def suggest(columns: list[Column], findings: dict[tuple[str, str], tuple[str, int, int]]) -> list[Column]:
+    """Each column with its suggested class and the reason: a value finding on most of the sample wins (values say
+    more than names) unless the name says free text; then the name; a detector flagging a few values of a text
+    column suggests free text."""
+    out = []
+    for column in columns:
+        by_name = suggest_from_name(column.name)
+        finding = findings.get((column.table, column.name))
+        cls, reasons = None, []
+        if finding:
+            detector, flagged, total = finding
+            share = flagged / total if total else 0
+            seen = f"{flagged} of {total} sampled values flagged by the {detector} detector"
+            if share >= VALUE_SHARE and detector in DETECTOR_CLASSES:
+                cls = DETECTOR_CLASSES[detector]
+                reasons.append(seen)
+            elif column.data_type in ("text", "character varying") or column.data_type.startswith(
+                ("character varying", "jsonb", "json")
+            ):
+                cls = "free_text"
+                reasons.append(seen + " (a few: free text that may hold identifiers)")
+        if by_name:
+            name_cls, name_reason = by_name
+            # free text that holds identifiers stays free text (never published, whatever it holds)
+            if cls is None or name_cls == "free_text" or (cls == "free_text" and name_cls == "direct_identifier"):
+                cls = name_cls
+            reasons.insert(0, name_reason)
+        out.append(Column(column.table, column.name, column.data_type, cls, "; ".join(reasons) or None))
+    return out
+
+
+def sources_yml(schema: str, columns: list[Column]) -> str:
+    tables: dict[str, list[dict]] = {}
+    for column in columns:
+        entry: dict = {"name": column.name, "data_type": column.data_type}
+        meta = {}
+        if column.suggested:
+            meta = {"privacy_suggested": column.suggested, "privacy_reason": column.reason}
+        else:
+            meta = {"privacy_suggested": None, "privacy_reason": "nothing in its name or sampled values: decide"}
+        entry["meta"] = meta
+        tables.setdefault(column.table, []).append(entry)
+    document = {
+        "sources": [
+            {
+                # the engine reads the service's source under this name
+                "name": "service",
+                "schema": f"{{{{ env_var('COMMONS_SOURCE_SCHEMA', '{schema}') }}}}",
+                "tables": [{"name": table, "columns": cols} for table, cols in tables.items()],
+            }
+        ]
+    }
+    return _SOURCE_HEADER.format(schema=schema) + yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True, width=120
+    )
+
+
+def _project_name(directory: Path) -> str:
+    name = _plain(directory.name) or "service"
+    return name if name[0].isalpha() else f"service_{name}"
+
+
+_DBT_PROJECT_YML = """\
+name: {name}
+version: "0.1.0"
+config-version: 2
+profile: commons_assets
+
+model-paths: ["models"]
+macro-paths: ["macros"]
+seed-paths: ["seeds"]
+test-paths: ["tests"]
+target-path: "target"
+clean-targets: ["target", "logs"]
+
+vars:
+  # The Monday (Europe/Paris) of the ISO week being released, as YYYY-MM-DD: commons-assets passes it.
+  release_week: null
+  # Smallest group a published row or count may stand for.
+  k_anonymity: 11
+
+models:
+  {name}:
+    staging:
+      +materialized: view
+      +schema: staging
+    intermediate:
+      +materialized: view
+      +schema: intermediate
+    marts:
+      open_data:
+        +materialized: table
+        +schema: open_data
+        # Everything published has an enforced contract: a renamed or retyped column fails the build.
+        +contract:
+          enforced: true
+"""
+
+_PROFILES_YML = """\
+# commons-assets sets these variables before every dbt invocation (COMMONS_WAREHOUSE_URL or its embedded
+# warehouse); run dbt through `commons-assets dbt …`. The defaults only serve `dbt parse`.
+commons_assets:
+  target: warehouse
+  outputs:
+    warehouse:
+      type: postgres
+      host: "{{ env_var('COMMONS_PG_HOST', '127.0.0.1') }}"
+      port: "{{ env_var('COMMONS_PG_PORT', '5432') | as_number }}"
+      user: "{{ env_var('COMMONS_PG_USER', 'postgres') }}"
+      password: "{{ env_var('COMMONS_PG_PASSWORD', '') }}"
+      dbname: "{{ env_var('COMMONS_PG_DBNAME', 'postgres') }}"
+      schema: "{{ env_var('COMMONS_DBT_SCHEMA', 'commons') }}"
+      threads: 2
+      connect_timeout: 10
+"""
+
+_PACKAGES_YML = """\
+# The privacy macros (commons_privacy.to_iso_week, age_band, suppress_small_groups…) and generic tests ship with
+# commons-assets; this is where the installed commons-assets keeps them (re-run `commons-assets init` elsewhere or
+# edit the path if it moves). `commons-assets prepare` installs it (dbt deps links a local package).
+packages:
+  - local: {path}
+"""
+
+_GENERATE_SCHEMA_NAME = """\
+{#- Layers land in <target schema>_<layer> (commons_staging, commons_open_data…), so that a second
+    deployment with another COMMONS_DBT_SCHEMA never writes over the first. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ target.schema }}_{{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
+"""
+
+_GITIGNORE = "target/\nlogs/\ndbt_packages/\npackage-lock.yml\n.commons/\nreleases/\n.env\n"
+
+
+def init_project(directory: Path, *, schema: str, info) -> InitResult:
+    """Create the project in `directory` (new or empty) from `schema` of the warehouse `info`."""
+    directory = directory.expanduser().resolve()
+    if not _IDENTIFIER.match(schema):
+        raise InitError(f"--source-schema {schema!r} is not a valid PostgreSQL schema name")
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise InitError(f"{directory} is not an empty folder: init only creates a project in a new or empty one")
+    with psycopg.connect(info.conninfo()) as conn:
+        exists = conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone()
+        if not exists:
+            found = [r[0] for r in conn.execute(
+                "select nspname from pg_namespace where nspname !~ '^(pg_|information_schema$)' order by 1"
+            ).fetchall()]
+            raise InitError(
+                f"schema {schema!r} does not exist in {info.describe()}; schemas there: {', '.join(found) or 'none'} "
+                "(choose one with --source-schema)"
+            )
+        columns = read_schema(conn, schema)
+        if not columns:
+            raise InitError(f"schema {schema!r} has no table or view to describe")
+        detectors.install_functions(conn)
+        findings: dict[tuple[str, str], tuple[str, int, int]] = {}
+        for table in dict.fromkeys(c.table for c in columns):
+            found = _value_findings(conn, schema, table, [c for c in columns if c.table == table])
+            findings.update({(table, column): finding for column, finding in found.items()})
+        conn.rollback()  # the sample was only read; the detector functions were committed by install_functions
+    columns = suggest(columns, findings)
+
+    name = _project_name(directory)
+    staging = directory / "models" / "staging" / schema
+    for folder in (staging, directory / "models" / "intermediate", directory / "models" / "marts" / "open_data",
+                   directory / "macros", directory / "seeds", directory / "tests"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for folder in ("models/intermediate", "models/marts/open_data", "seeds", "tests"):
+        (directory / folder / ".gitkeep").touch()
+    (directory / "dbt_project.yml").write_text(_DBT_PROJECT_YML.format(name=name), encoding="utf-8")
+    (directory / "profiles.yml").write_text(_PROFILES_YML, encoding="utf-8")
+    (directory / "packages.yml").write_text(_PACKAGES_YML.format(path=DBT_PACKAGE_DIR), encoding="utf-8")
+    (directory / "macros" / "generate_schema_name.sql").write_text(_GENERATE_SCHEMA_NAME, encoding="utf-8")
+    (directory / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
+    sources_file = staging / f"_{schema}__sources.yml"
+    sources_file.write_text(sources_yml(schema, columns), encoding="utf-8")
+    return InitResult(
+        directory=directory,
+        sources_file=sources_file,
+        tables=len({c.table for c in columns}),
+        columns=len(columns),
+        suggested=sum(1 for c in columns if c.suggested),
+    )

@@ -1,0 +1,115 @@
+"""`commons-assets init`: a new service's project scaffolded from a live schema, blocked until classes are confirmed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from commons_assets.scaffold import InitError, init_project, suggest_from_name
+from tests.conftest import SOURCE_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def project(warehouse_info, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("service-project") / "new_service"
+    result = init_project(directory, schema=SOURCE_SCHEMA, info=warehouse_info)
+    return result
+
+
+def _columns(result) -> dict[tuple[str, str], dict]:
+    document = yaml.safe_load(result.sources_file.read_text())
+    [source] = document["sources"]
+    return {(t["name"], c["name"]): c for t in source["tables"] for c in t["columns"]}
+
+
+def test_every_column_is_scaffolded_with_its_type_and_no_confirmed_class(project):
+    columns = _columns(project)
+    assert columns[("users", "signup_ip")]["data_type"] == "inet"
+    assert columns[("users", "created_at")]["data_type"] == "timestamp with time zone"
+    assert len(columns) == project.columns
+    assert all("privacy" not in c["meta"] for c in columns.values())
+
+
+def test_the_users_identifiers_are_suggested_as_direct_identifiers(project):
+    columns = _columns(project)
+    for name in ("email", "phone", "first_name", "last_name", "street_address", "signup_ip"):
+        meta = columns[("users", name)]["meta"]
+        assert meta["privacy_suggested"] == "direct_identifier", (name, meta)
+        assert meta["privacy_reason"]
+
+
+def test_a_free_text_column_is_suggested_with_what_its_values_hold(project):
+    # a free-text column is suggested as such, and the reason says what its sampled values hold
+    meta = _columns(project)[("reports", "message")]["meta"]
+    assert meta["privacy_suggested"] == "free_text"
+    assert "sampled values" in meta["privacy_reason"]
+
+
+def test_no_value_of_the_schema_is_written(project, warehouse_info):
+    import psycopg
+
+    text = project.sources_file.read_text()
+    with psycopg.connect(warehouse_info.conninfo()) as conn:
+        emails = [r[0] for r in conn.execute(f"select email from {SOURCE_SCHEMA}.users limit 50").fetchall()]
+    assert not any(email in text for email in emails)
+
+
+def test_a_release_right_after_init_is_blocked_naming_unconfirmed_columns(project):
+    env = {**os.environ, "COMMONS_DBT_PROJECT_DIR": str(project.directory)}
+    done = subprocess.run(
+        [sys.executable, "-m", "commons_assets.cli", "release"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode != 0
+    assert "users.email has no meta.privacy" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_init_refuses_a_non_empty_folder_and_a_missing_schema(warehouse_info, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "README.md").write_text("x")
+    with pytest.raises(InitError, match="not an empty folder"):
+        init_project(tmp_path / "full", schema=SOURCE_SCHEMA, info=warehouse_info)
+    with pytest.raises(InitError, match="schema 'no_such_schema' does not exist"):
+        init_project(tmp_path / "new", schema="no_such_schema", info=warehouse_info)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [("courriel", "direct_identifier"), ("Téléphone", "direct_identifier"), ("date_naissance", "quasi_identifier"),
+     ("nom_usage", "direct_identifier"), ("iban", "direct_identifier"), ("patient_id", "internal_id"),
+     ("commentaire", "free_text"), ("ip_address", "direct_identifier"), ("adresse_ip", "direct_identifier"),
+     ("status", None)],
+)
+def test_names_suggest_classes_as_anon_detect_does(name, cls):
+    found = suggest_from_name(name)
+    assert (found[0] if found else None) == cls
+
+
+@pytest.mark.e2e
+def test_a_copy_of_the_demo_project_elsewhere_releases(warehouse_info, tmp_path):
+    # the service's project lives outside this repository: COMMONS_DBT_PROJECT_DIR is all it takes, and the
+    # privacy package is found by the path its packages.yml names
+    import shutil
+
+    from commons_assets.dbt.project import DBT_PACKAGE_DIR
+    from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR
+    from tests.conftest import DEMO_WEEK
+
+    copy = tmp_path / "signalo-elsewhere"
+    ignored = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml")
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, copy, ignore=ignored)
+    (copy / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE_DIR}\n")
+    target = tmp_path / "releases"
+    env = {**os.environ, "COMMONS_DBT_PROJECT_DIR": str(copy)}
+    done = subprocess.run(
+        [sys.executable, "-m", "commons_assets.cli", "release", "--week", DEMO_WEEK, "--target", str(target)],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert (copy / "target" / "manifest.json").is_file()  # parsed there, not in the bundled project
+    assert (copy / "dbt_packages" / "commons_privacy").exists()
+    assert list(target.rglob("*.csv"))
