@@ -112,9 +112,9 @@ def service_from_vars(project_vars: Mapping | None, where: str = "dbt_project.ym
 def load_service(project_dir: Path | None = None) -> Service:
     """Read `vars.service` from the dbt project's `dbt_project.yml` (default: the project in use)."""
     if project_dir is None:
-        from commons_assets.dbt.project import DBT_PROJECT_DIR
+        from commons_assets.dbt.project import service_project_dir
 
-        project_dir = DBT_PROJECT_DIR
+        project_dir = service_project_dir()
     path = Path(project_dir) / "dbt_project.yml"
     try:
         project = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

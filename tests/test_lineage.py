@@ -130,13 +130,14 @@ def compiled_demo(warehouse_info, manifest) -> dict:
     import sys
     from pathlib import Path
 
-    from commons_assets.dbt.project import DBT_PROJECT_DIR
+    from commons_assets.dbt.project import service_project_dir
     from tests.conftest import dbt_env
 
     env = dbt_env(warehouse_info)
+    project_dir = service_project_dir()
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "compile", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"release_week": "2026-W10"})],
+        [str(Path(sys.executable).with_name("dbt")), "compile", "--quiet", "--project-dir", str(project_dir),
+         "--profiles-dir", str(project_dir), "--vars", json.dumps({"release_week": "2026-W10"})],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -28,7 +28,7 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         # imported here: the detectors compile hundreds of regexes, which loading the code location need not
-        from commons_assets.dbt.project import DBT_PROJECT_DIR
+        from commons_assets.dbt.project import service_project_dir
         from commons_assets.privacy import detectors
         from commons_assets.privacy.lineage import run_manifest
 
@@ -37,7 +37,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
             detectors.install_functions(conn)
         # lineage first: it reads the compiled SQL of this run's dbt build, the very models whose tables the
         # gate checks, and blocks what was declared direct_identifier or free_text whatever the detectors find
-        findings = lineage_check(model, policy, run_manifest(DBT_PROJECT_DIR, context.run.run_id), DBT_PROJECT_DIR)
+        project_dir = service_project_dir()
+        findings = lineage_check(model, policy, run_manifest(project_dir, context.run.run_id), project_dir)
         findings += run_gate(warehouse.info(), model, policy, release_ids_relation())
         return dg.AssetCheckResult(
             passed=not findings,

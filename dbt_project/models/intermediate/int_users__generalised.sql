@@ -15,7 +15,8 @@ final as (
             'birth_date',
             "(created_at at time zone 'Europe/Paris')::date"
         ) }} as age_band,
-        {{ commons_privacy.commune_to_departement('commune_code') }} as departement_code
+        {{ commons_privacy.commune_to_departement('commune_code') }}
+            as departement_code
     from users
 )
 

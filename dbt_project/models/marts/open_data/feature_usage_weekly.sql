@@ -36,7 +36,9 @@ service_counts as (
         visit_count,
         visitor_count
     from service
-    where week_start < ({{ commons_privacy.release_week_end() }} at time zone 'Europe/Paris')
+    where
+        week_start
+        < ({{ commons_privacy.release_week_end() }} at time zone 'Europe/Paris')
 ),
 
 matomo_counts as (
@@ -79,8 +81,10 @@ computed as (
         feature_code as fonctionnalite,
         feature_label as libelle_fonctionnalite,
         event_count as nombre_evenements,
-        {{ commons_privacy.suppress_small_count('visit_count', k) }} as nombre_visites,
-        {{ commons_privacy.suppress_small_count('visitor_count', k) }} as nombre_visiteurs
+        {{ commons_privacy.suppress_small_count('visit_count', k) }}
+            as nombre_visites,
+        {{ commons_privacy.suppress_small_count('visitor_count', k) }}
+            as nombre_visiteurs
     from events_suppressed
 ),
 

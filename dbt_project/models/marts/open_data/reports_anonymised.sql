@@ -37,7 +37,8 @@ diverse as (
         created_week,
         departement_code,
         category_label,
-        {{ commons_privacy.l_diversify('report_status', quasi_identifiers) }} as report_status
+        {{ commons_privacy.l_diversify('report_status', quasi_identifiers) }}
+            as report_status
     from k_anonymous
 ),
 

@@ -14,7 +14,9 @@ recoded as (
     select
         signup_week,
         age_band,
-        {{ commons_privacy.recode_small_groups('departement_code', cells, k, "'autres'") }}
+        {{ commons_privacy.recode_small_groups(
+            'departement_code', cells, k, "'autres'"
+        ) }}
             as departement_code
     from users
 ),

@@ -13,7 +13,8 @@ final as (
         status as report_status,
         created_at,
         case
-            when closed_at < {{ commons_privacy.release_week_end() }} then closed_at
+            when closed_at < {{ commons_privacy.release_week_end() }}
+                then closed_at
         end as closed_at
     from source
     where created_at < {{ commons_privacy.release_week_end() }}
