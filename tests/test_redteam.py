@@ -46,7 +46,7 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | (GX results and check metadata hold counts only);                 |
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
 | 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
-| 18 | people, not rows                           | issue 12 (no test yet)                                            |
+| 18 | people, not rows                           | issue 11, item 6 (person key): no test yet                        |
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
 |    |                                            | compiled demo SQL); the source_identifier case here covers values |
 |    |                                            | copied verbatim or hashed from direct identifiers                 |
