@@ -1,8 +1,8 @@
 """The one HTTP client of the project (data.gouv.fr's API, Matomo's Reporting API), with one retry policy.
 
-- Retried: 429, every 5xx, timeouts and dropped connections, with exponential backoff and full jitter (clients
-  that failed together do not come back together), or after the server's `Retry-After` (seconds or an HTTP
-  date) when it gives one.
+- Retried: 429, every 5xx, timeouts and dropped connections, with exponential backoff and "equal" jitter
+  (clients that failed together do not come back together, and no retry comes back at once), or after the
+  server's `Retry-After` (seconds or an HTTP date) when it gives one.
 - One deadline for the whole run, shared by every call of a client: a retry that would start after it is not
   made, and each request's timeouts are cut to what is left of it. An optional cap on attempts per call.
 - Anything else fails at once: 400, 401, 403, 404…, a redirect (never followed: it would drop a POST body
@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 REDACTED = "[redacted]"
-# 0.5 s, 1 s, 2 s… capped at 30 s (full jitter: each wait drawn between 0 and that): a restarting API or a
-# load balancer switching over is back within a few tries.
+# Ceilings of 0.5 s, 1 s, 2 s… capped at 30 s; each wait is drawn between half its ceiling and the ceiling
+# ("equal jitter"): spread enough that clients failing together do not retry together, and never an
+# immediate retry, which full jitter (drawn from 0) allows and which only hammers a struggling server.
+# A restarting API or a load balancer switching over is back within a few tries.
 DEFAULT_BACKOFF = 0.5
 DEFAULT_BACKOFF_CAP = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -156,7 +158,9 @@ class HttpClient:
         self.max_attempts = max_attempts
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._backoff = tenacity.wait_random_exponential(multiplier=backoff, max=backoff_cap)
+        self._backoff = tenacity.wait_exponential(multiplier=backoff / 2, max=backoff_cap / 2) + (
+            tenacity.wait_random_exponential(multiplier=backoff / 2, max=backoff_cap / 2)
+        )
         # Every form a secret can take in a URL, a form body or a header.
         self._secrets = sorted(
             {form for s in secrets if s for form in (s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s))},

@@ -153,6 +153,19 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert http.retry_after_seconds(None, now) is None
 
 
+def test_each_backoff_lies_between_half_its_ceiling_and_its_ceiling():
+    # Equal jitter: spread, but never an immediate retry (full jitter can draw 0 s and hammer the server).
+    import tenacity
+
+    with _client(backoff=0.5, backoff_cap=4.0) as client:
+        for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)]:
+            state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+            state.attempt_number = attempt
+            waits = [client._wait(state) for _ in range(500)]
+            assert ceiling / 2 <= min(waits) and max(waits) <= ceiling, (attempt, min(waits), max(waits))
+            assert max(waits) - min(waits) > ceiling / 4  # still jittered
+
+
 def test_endless_500s_stop_at_the_deadline_with_a_clear_message(server, caplog):
     server.script("/a", Step(500, '{"message": "boom"}'))
     started = time.monotonic()
