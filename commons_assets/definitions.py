@@ -12,6 +12,7 @@ from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.release.lock import release_lock_resource
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
@@ -64,7 +65,12 @@ def build_definitions() -> dg.Definitions:
             "warehouse": _warehouse_resource(),
             "datagouv": datagouv_resource(),
             "matomo": matomo_resource(),
+            "release_lock": release_lock_resource(),
         },
+        # One process per run: the release lock (a resource) is then taken once, before the first step, and
+        # held until the last one ends (commons_assets/release/lock.py); a release's steps run one after
+        # another anyway.
+        executor=dg.in_process_executor,
     )
 
 

@@ -38,3 +38,8 @@ class InputError(CommonsError, ValueError):
 
 class ManifestError(CommonsError, RuntimeError):
     """The dbt manifest the definitions need has not been prepared."""
+
+
+class ReleaseRefused(InputError):
+    """A release that would mislead its readers (an empty week, a week older than the last one published) and was
+    not asked for explicitly (--allow-empty, --republish)."""

@@ -4,6 +4,10 @@ read here (dbt also reads `published_feature_usage` back, as the source `ledger`
 - `releases`: one row per published file (week, dataset, rows, checksum, code version, target);
 - `release_ids`: the release-scoped identifiers of the last published release of each dataset, so that the
   gate can prove the next release shares none of them;
+- `publication_journal`: one row per publication under way (run id, week, target), committed before the files
+  are moved into the target and deleted in the transaction that records them in `releases`: a row left here
+  names a publication a dead run did not finish, which the next run reconciles (commons_assets/release/
+  recovery.py) before it does anything else;
 - `published_feature_usage` (frozen weeks): usage figures, once published, are never revised. After a release is
   published its usage rows are copied here; the usage mart (the published model whose columns declare
   `meta.usage` roles, see commons_assets/service.py) reads them back, so a week found
@@ -29,6 +33,7 @@ from commons_assets.week import Week
 
 RELEASES_TABLE = "releases"
 RELEASE_IDS_TABLE = "release_ids"
+JOURNAL_TABLE = "publication_journal"
 FROZEN_USAGE_TABLE = "published_feature_usage"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # `schema.table` or `"schema"."table"`, as PublishedModel.relation writes it
@@ -70,6 +75,12 @@ def ensure_ledger(conn, usage: list | None = None) -> str:
             drop index if exists {s}.release_ids_lookup;
             alter table {s}.releases add column if not exists resource_id text;
             alter table {s}.releases add column if not exists dataset_url text;
+            create table if not exists {s}.publication_journal (
+                run_id text primary key,
+                week text not null,
+                target text not null,
+                started_at timestamptz not null default now()
+            );
             """
         ).format(s=sql.Identifier(schema))
     )
@@ -175,6 +186,56 @@ def record_publication(
                 ).format(s=schema, c=sql.Identifier(column), rel=sql.SQL(model.relation)),
                 (model.dataset, week),
             )
+
+
+def begin_publication(conn, *, run_id: str, week: str, target: str) -> None:
+    """Note, and commit, that `run_id` is about to move `week` into `target`; `conn` must be in autocommit mode
+    so that the row outlives this process if it is killed while the files move."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    conn.execute(
+        sql.SQL("insert into {s}.publication_journal (run_id, week, target) values (%s, %s, %s) "
+                "on conflict (run_id) do update set week = excluded.week, target = excluded.target, "
+                "started_at = now()").format(s=schema),
+        (run_id, week, target),
+    )
+
+
+def end_publication(conn, *, run_id: str) -> None:
+    """The publication of `run_id` is recorded: call it in the transaction of record_publication."""
+    conn.execute(
+        sql.SQL("delete from {s}.publication_journal where run_id = %s").format(s=sql.Identifier(ensure_ledger(conn))),
+        (run_id,),
+    )
+
+
+def pending_publications(conn) -> list[tuple[str, str, str]]:
+    """(run id, week, target) of every publication begun and never recorded, oldest first."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    return [
+        tuple(row)
+        for row in conn.execute(
+            sql.SQL("select run_id, week, target from {s}.publication_journal order by started_at").format(s=schema)
+        ).fetchall()
+    ]
+
+
+def published_checksums(conn, *, week: str, target: str) -> dict[str, str]:
+    """{file path: sha256} of what the ledger says `week` holds in `target` (empty if never published)."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    rows = conn.execute(
+        sql.SQL("select file, sha256 from {s}.releases where week = %s and target = %s").format(s=schema),
+        (week, target),
+    ).fetchall()
+    return dict(rows)
+
+
+def last_published_week(conn, *, target: str) -> str | None:
+    """The latest week published to `target` (ISO labels sort as weeks), None before the first release."""
+    schema = sql.Identifier(ensure_ledger(conn))
+    (week,) = conn.execute(
+        sql.SQL("select max(week) from {s}.releases where target = %s").format(s=schema), (target,)
+    ).fetchone()
+    return week
 
 
 def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, usage, week: str) -> int:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # The clock of « last complete week » and of the demo seed's default end: tests and replays pin it.
     today_setting: dt.date | None = _env("COMMONS_TODAY", default=None)
     dagster_home_setting: Path | None = _env("DAGSTER_HOME", default=None)
+    # How long a run waits for the warehouse's release lock held by another run before it gives up: a weekly
+    # release takes minutes, so a schedule that meets a CLI run waits for it rather than failing at once.
+    release_lock_wait_s: float = _env("COMMONS_RELEASE_LOCK_WAIT_S", default=900, ge=0)
 
     matomo_url: str | None = _env("MATOMO_URL", default=None)
     matomo_site_id: str | None = _env("MATOMO_SITE_ID", default=None)

@@ -8,6 +8,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from commons_assets.dbt.project import dbt_project
 from commons_assets.dbt.translator import CommonsDbtTranslator
 from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.release.lock import ReleaseLock, pause_for_tests
 from commons_assets.warehouse import WarehouseResource
 
 
@@ -24,12 +25,14 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     )
     def service_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+        release_lock: ReleaseLock,  # held for the whole run: no other run rebuilds these tables meanwhile
     ):
         # the tables dbt reads as sources and the schema audit are upstream (commons_assets.dbt.setup)
         warehouse.export_dbt_env()
         week = context.partition_key
         args = ["build", "--vars", json.dumps({"release_week": week})]
         yield from dbt.cli(args, context=context).stream()
+        pause_for_tests("dbt")
 
     return service_dbt_models

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.release.lock import ReleaseLock
 from commons_assets.warehouse import WarehouseResource
 
 SETUP_ASSET = dg.AssetKey("warehouse_setup")
@@ -24,7 +25,8 @@ AUDIT_CHECK_NAME = "source_schema_classified"
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     description="Creates, if missing, the ledger tables and the Matomo table that the dbt models read as sources.",
 )
-def warehouse_setup(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def warehouse_setup(warehouse: WarehouseResource, release_lock: ReleaseLock) -> dg.MaterializeResult:
+    # release_lock: the run's first step; the lock is taken (and dead runs cleaned up) before it runs
     from commons_assets.ledger import ensure_ledger
     from commons_assets.usage.assets import ensure_matomo_table, matomo_schema
 

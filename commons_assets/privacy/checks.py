@@ -31,6 +31,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         from commons_assets.dbt.project import service_project_dir
         from commons_assets.privacy import detectors
         from commons_assets.privacy.lineage import run_manifest
+        from commons_assets.release.lock import pause_for_tests
+
+        pause_for_tests("gate")
 
         with warehouse.connect() as conn:
             ensure_ledger(conn)

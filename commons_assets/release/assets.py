@@ -9,7 +9,16 @@ from pathlib import Path
 import dagster as dg
 
 from commons_assets.dbt.project import service_project_dir
-from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
+from commons_assets.errors import ReleaseRefused
+from commons_assets.ledger import (
+    already_published,
+    begin_publication,
+    end_publication,
+    last_published_week,
+    ledger_schema,
+    record_publication,
+    record_published_usage,
+)
 from commons_assets.partitions import WEEKLY_PARTITIONS
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
@@ -22,9 +31,10 @@ from commons_assets.release.datagouv import (
     publish_release,
 )
 from commons_assets.release.export import STATS_ARCHIVE, STATS_PAGE, export_release, new_staging_dir, service_and_usage
+from commons_assets.release.lock import ReleaseLock, pause_for_tests
 from commons_assets.release.packaging import sha256_of
 from commons_assets.release.publication import dataset_publications
-from commons_assets.release.targets import publish_to_folder
+from commons_assets.release.targets import check_folder_target, discard_previous, move_into_place, put_back
 from commons_assets.release.version import code_version
 from commons_assets.settings import get_settings
 from commons_assets.warehouse import WarehouseResource
@@ -43,6 +53,34 @@ class PublishConfig(dg.Config):
 
     target: str = ""
     datagouv_deadline_s: float = 900
+    # a week older than the last one published to the target is refused unless this says it is meant
+    republish: bool = False
+
+
+class ExportConfig(dg.Config):
+    """A release in which every dataset is empty (a week before the service had any data) is refused unless
+    `allow_empty` says it is meant."""
+
+    allow_empty: bool = False
+
+
+def refuse_older_week(week: str, last_published: str | None, target: str, republish: bool) -> None:
+    """A week older than the last one published to `target` would replace the newest release readers have
+    with an older one: refused unless `republish`."""
+    if last_published is not None and week < last_published and not republish:
+        raise ReleaseRefused(
+            f"{week} is older than {last_published}, the last week published to {target}: "
+            "pass --republish to publish it again"
+        )
+
+
+def refuse_empty_release(week: str, rows: dict[str, int], allow_empty: bool) -> None:
+    """Every dataset empty: the week is before any data (or the source is empty), not a release to publish."""
+    if rows and not any(rows.values()) and not allow_empty:
+        raise ReleaseRefused(
+            f"every dataset of {week} is empty ({', '.join(sorted(rows))}): the service had no data then; "
+            "pass --allow-empty to publish it anyway"
+        )
 
 
 class DatagouvResource(dg.ConfigurableResource):
@@ -117,25 +155,41 @@ def verify_staged_release(week_dir: Path, policy: Policy) -> list[dict]:
     return files
 
 
+def _row_counts(conn, policy: Policy) -> dict[str, int]:
+    """Whether each published table has rows (0 or 1: its first row is enough), by dataset."""
+    from psycopg import sql
+
+    return {
+        m.dataset: conn.execute(sql.SQL("select count(*) from (select 1 from {} limit 1) t").format(
+            sql.SQL(m.relation))).fetchone()[0]
+        for m in policy.published
+    }
+
+
 def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="release_export",
         group_name="release",
         partitions_def=WEEKLY_PARTITIONS,
         backfill_policy=_ONE_WEEK_PER_RUN,
-        deps=[model_keys[m.name] for m in policy.published],
+        # the CNIL exemption report too: every step that can fail the run comes before anything is exported
+        deps=[*(model_keys[m.name] for m in policy.published), dg.AssetKey("usage_exemption_report")],
         description=(
             "Streams every published table out of PostgreSQL into a staging folder: CSV (COPY) and Parquet per "
             "dataset with its Table Schema, the privacy report, datapackage.json, a French README, SHA256SUMS."
         ),
         kinds={"postgres", "csv"},
     )
-    def release_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def release_export(
+        context: dg.AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource, release_lock: ReleaseLock
+    ) -> dg.MaterializeResult:
         week = Week.from_partition_key(context.partition_key).label
-        week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
         service, usage = service_and_usage(policy)
         with warehouse.connect() as conn:
+            refuse_empty_release(week, _row_counts(conn, policy), config.allow_empty)
+            week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
             files, risks = export_release(conn, policy, week_dir, week, service=service, usage=usage)
+        pause_for_tests("export")
         return dg.MaterializeResult(
             metadata={
                 "week": week,
@@ -164,6 +218,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         config: PublishConfig,
         warehouse: WarehouseResource,
         datagouv: DatagouvResource,
+        release_lock: ReleaseLock,
     ) -> dg.MaterializeResult:
         week = Week.from_partition_key(context.partition_key).label
         staged = _staging_dir(context.run_id, week)
@@ -173,20 +228,30 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         has_stats_page = (staged / STATS_PAGE).exists()
         if config.target == DATAGOUV_TARGET:
             where, urls, resources = _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files)
+            if resources is not None:
+                with warehouse.connect() as conn:
+                    _record(conn, context.run_id, week, files, where, resources, urls)
         else:
-            target_root = Path(config.target).expanduser() if config.target else get_settings().releases_dir
-            final = publish_to_folder(staged, target_root, week)
-            where, resources = str(target_root.resolve()), {}
+            target_root = check_folder_target(
+                Path(config.target).expanduser() if config.target else get_settings().releases_dir
+            )
+            where = str(target_root)
+            with warehouse.connect(autocommit=True) as conn:
+                refuse_older_week(week, last_published_week(conn, target=where), where, config.republish)
+                # committed before the files move: if this process dies now, the next run finds the row and puts
+                # the folder back to what the ledger recorded (commons_assets/release/recovery.py)
+                begin_publication(conn, run_id=context.run_id, week=week, target=where)
+            final, previous = move_into_place(staged, target_root, week)
+            pause_for_tests("publication")
+            resources = {}
             urls = {m.dataset: str(final / m.dataset) for m in policy.published}
-        if resources is not None:
-            with warehouse.connect() as conn:
-                record_publication(
-                    conn, week=week, files=files, policy=policy, target=where, code_version=code_version(),
-                    resources=resources, urls=urls,
-                )
-                # from now on these usage weeks are frozen: a later release publishes them as they are
-                for usage in service_and_usage(policy)[1]:
-                    record_published_usage(conn, ledger_schema=ledger_schema(), usage=usage, week=week)
+            try:
+                with warehouse.connect() as conn:
+                    _record(conn, context.run_id, week, files, where, resources, urls)
+            except BaseException:
+                put_back(final, previous)
+                raise
+            discard_previous(previous)
         shutil.rmtree(staged.parent, ignore_errors=True)
         for model in policy.published:
             # shown on each published dataset's page of the UI: licence, where it is, last week published
@@ -219,6 +284,17 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
             }
         )
 
+    def _record(conn, run_id, week, files, where, resources, urls):
+        """The ledger of a published release, in one transaction: files, release ids, frozen usage weeks."""
+        record_publication(
+            conn, week=week, files=files, policy=policy, target=where, code_version=code_version(),
+            resources=resources, urls=urls,
+        )
+        # from now on these usage weeks are frozen: a later release publishes them as they are
+        for usage in service_and_usage(policy)[1]:
+            record_published_usage(conn, ledger_schema=ledger_schema(), usage=usage, week=week)
+        end_publication(conn, run_id=run_id)
+
     def _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files):
         try:
             settings = datagouv.settings()
@@ -226,12 +302,15 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
             raise dg.Failure(description=str(err)) from None
         where = f"datagouv:{settings.environment}"
         with warehouse.connect() as conn:
+            refuse_older_week(week, last_published_week(conn, target=where), where, config.republish)
             previous = already_published(conn, week=week, target=where, datasets=[m.dataset for m in policy.published])
             if previous is not None:
                 # The same week again: nothing is uploaded, nothing changes on data.gouv.fr.
                 context.log.info(f"{week} is already published to {where}: nothing to do")
                 return where, previous, None
             publications = dataset_publications(conn, policy, staged, week)
+        with warehouse.connect(autocommit=True) as conn:
+            begin_publication(conn, run_id=context.run_id, week=week, target=where)
         try:
             published = publish_release(
                 staged, publications, settings, _ids_file(),
