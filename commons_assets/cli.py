@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -89,39 +88,59 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
+def _run_weekly_release(
+    week: str, target: str | None, publish: bool, *, allow_empty: bool = False, republish: bool = False
+) -> int:
+    import uuid
+
     import dagster as dg
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
+    from commons_assets.release.outcome import PlainWriter, render_event_log
     from commons_assets.week import Week, releasable_week
 
     release_week = releasable_week(week or Week.last_complete().label)
     week, partition_key = release_week.label, release_week.partition_key
-    warehouse.check_reachable(warehouse.resolve())
+    info = warehouse.resolve()
+    warehouse.check_reachable(info)
+    where = _preflight(info, week, target, publish, republish)
     prepare_dagster_home()
     ensure_manifest()
     from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
 
     job = defs.resolve_job_def(JOB_NAME if publish else VALIDATION_JOB_NAME)
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    if publish and target:
-        where = target if target == DATAGOUV_TARGET else str(Path(target).resolve())
-        run_config["ops"] = {"release_publication": {"config": {"target": where}}}
+    if publish:
+        publication: dict = {"republish": republish}
+        if target:
+            publication["target"] = where
+        run_config["ops"] = {
+            "release_publication": {"config": publication},
+            "release_export": {"config": {"allow_empty": allow_empty}},
+        }
     instance = dg.DagsterInstance.get()
-    # dbt's own log goes to a file, not the terminal: the CLI prints a short summary, the UI has the rest.
+    # Each run its own log, named by its run id: dbt's output (not the terminal's: the CLI prints a short
+    # summary, the UI has the rest), then every event of the run, without colour codes.
+    run_id = str(uuid.uuid4())
     logs = get_settings().home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{'release' if publish else 'validate'}-{week}.log"
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=partition_key,
-            run_config=run_config,
-            raise_on_error=False,
-            tags={"commons/launched_by": "cli"},
-        )
-    code = _report(result, week, target, publish)
+    log_path = logs / f"{'release' if publish else 'validate'}-{week}-{run_id}.log"
+    started = dt.datetime.now(dt.UTC)
+    with open(log_path, "w", encoding="utf-8") as log:
+        with contextlib.redirect_stdout(PlainWriter(log)):
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=partition_key,
+                run_config=run_config,
+                raise_on_error=False,
+                run_id=run_id,
+                tags={"commons/launched_by": "cli"},
+            )
+        log.write(f"\n---- events of run {run_id} ----\n")
+        log.write(render_event_log(instance.all_logs(run_id)))
+    published = _published_by_run(info, week, started) if publish else []
+    code = _report(result, week, publish, published)
     print(f"  log: {log_path}", file=sys.stderr if code else sys.stdout)
     return code
 
@@ -129,32 +148,78 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
 DATAGOUV_TARGET = "datagouv"
 
 
-def _report(result, week: str, target: str | None, publish: bool) -> int:
-    import dagster as dg
+def _preflight(info, week: str, target: str | None, publish: bool, republish: bool) -> str | None:
+    """Everything that can be known wrong before any work, in seconds: the source schema, the target, a week
+    older than the last one published. Returns the target as the job is given it."""
+    import psycopg
 
-    failed_checks = [
-        e for e in result.get_asset_check_evaluations() if not e.passed
-    ]
-    # a step failed by a blocking check is reported above, with the check
-    failures = [
-        e for e in result.all_events
-        if e.event_type == dg.DagsterEventType.STEP_FAILURE
-        and not _innermost_class(e).startswith("DagsterAssetCheckFailedError")
-    ]
+    from commons_assets.ledger import ledger_schema
+    from commons_assets.release.assets import refuse_older_week
+    from commons_assets.release.targets import check_folder_target
+
+    settings = get_settings()
+    with psycopg.connect(info.conninfo(), autocommit=True) as conn:
+        (exists,) = conn.execute(
+            "select exists (select 1 from information_schema.schemata where schema_name = %s)",
+            (settings.source_schema,),
+        ).fetchone()
+        if not exists:
+            raise CliError(
+                f"the source schema {settings.source_schema!r} does not exist in {info.describe()}: "
+                "set COMMONS_SOURCE_SCHEMA to the service's schema"
+            )
+        if not publish:
+            return None
+        if target == DATAGOUV_TARGET:
+            return target  # the publisher asks the portal itself, before uploading anything
+        where = str(check_folder_target(Path(target) if target else settings.releases_dir))
+        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
+        if ledger is not None:
+            (last,) = conn.execute(f"select max(week) from {ledger} where target = %s", (where,)).fetchone()
+            refuse_older_week(week, last, where, republish)
+    return where
+
+
+def _published_by_run(info, week: str, since: dt.datetime) -> list[str]:
+    """The targets the ledger says this run published `week` to: the outcome is what is recorded, not what
+    the steps reported."""
+    import psycopg
+
+    from commons_assets.ledger import ledger_schema
+
+    with psycopg.connect(info.conninfo(), autocommit=True) as conn:
+        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
+        if ledger is None:
+            return []
+        rows = conn.execute(
+            f"select distinct target from {ledger} where week = %s and published_at >= %s", (week, since)
+        ).fetchall()
+    return sorted(target for (target,) in rows)
+
+
+def _report(result, week: str, publish: bool, published: list[str]) -> int:
+    from commons_assets.release.outcome import EXIT_BUG, EXIT_OK, facts_of, verdict
+
+    facts = facts_of(result, published)
+    code = verdict(facts)
     verb = "release" if publish else "validation"
-    if failed_checks or failures or not result.success:
-        print(f"{verb} of {week} BLOCKED (run {result.run_id}); nothing was published.", file=sys.stderr)
-        for evaluation in failed_checks:
-            key = evaluation.asset_check_key
-            print(f"  failed check {key.asset_key.to_user_string()}:{key.name}", file=sys.stderr)
-            description = evaluation.description
-            if description:
-                for line in description.split("; "):
-                    print(f"      {line}", file=sys.stderr)
-        for event in failures:
-            message = _failure_message(event)
-            print(f"  failed step {event.step_key}: {message}", file=sys.stderr)
-        return EXIT_BLOCKED
+    if code != EXIT_OK:
+        if facts.published_targets:
+            print(f"{verb} of {week} was PUBLISHED to {', '.join(facts.published_targets)} (run {result.run_id}), "
+                  "but a step failed afterwards:", file=sys.stderr)
+        elif code == EXIT_BLOCKED:
+            print(f"{verb} of {week} BLOCKED (run {result.run_id}); nothing was published.", file=sys.stderr)
+        else:
+            print(f"{verb} of {week} FAILED (run {result.run_id}); nothing was published.", file=sys.stderr)
+        for check, description in facts.failed_checks:
+            print(f"  failed check {check}", file=sys.stderr)
+            for line in description.split("; ") if description else []:
+                print(f"      {line}", file=sys.stderr)
+        for failure in facts.failures:
+            print(f"  failed step {failure.step}: {failure.message}", file=sys.stderr)
+        if code == EXIT_BUG:
+            print("  (an unexpected error: a bug, please report it with the run's log)", file=sys.stderr)
+        return code
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
         return 0
@@ -171,41 +236,10 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     return 0
 
 
-# Lines of a dbt failure that name what failed (a test, a model) and never carry a value: dbt's "Database
-# Error" lines can quote the offending value, so they stay in the run's log and are not printed.
-_DBT_FAILURE_LINE = re.compile(r"^(\d+ of \d+ (ERROR|FAIL)\b.*|Failure in (test|unit_test|model) \S+.*)$")
-
-
-def _innermost_class(event) -> str:
-    error = event.step_failure_data.error
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return error.cls_name if error is not None else ""
-
-
-def _failure_message(event) -> str:
-    """The message a person can act on: a dg.Failure's description, else the innermost error's first line
-    and, for dbt, the names of the tests and models that failed."""
-    data = event.step_failure_data
-    if data.user_failure_data and data.user_failure_data.description:
-        return data.user_failure_data.description
-    error = data.error
-    while error is not None and error.cause is not None:
-        error = error.cause
-    if error is None:
-        return "unknown error"
-    lines = [line.strip() for line in error.message.strip().splitlines() if line.strip()]
-    named = []
-    for line in lines[1:]:
-        clean = re.sub(r"\x1b\[[0-9;]*m", "", line)
-        if _DBT_FAILURE_LINE.match(clean) and clean not in named:
-            named.append(clean)
-    head = f"{error.cls_name}: {lines[0] if lines else ''}"
-    return "\n      ".join([head, *named[:8]])
-
-
 def _cmd_release(args: argparse.Namespace) -> int:
-    return _run_weekly_release(args.week, args.target, publish=True)
+    return _run_weekly_release(
+        args.week, args.target, publish=True, allow_empty=args.allow_empty, republish=args.republish
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -319,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         help="a release folder (default: COMMONS_RELEASES_DIR or ./releases), or `datagouv` to publish to "
         "data.gouv.fr (DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION, DATAGOUV_ENVIRONMENT, DATAGOUV_BASE_URL)",
+    )
+    release.add_argument(
+        "--allow-empty", action="store_true", help="publish even if every dataset is empty (a week before any data)"
+    )
+    release.add_argument(
+        "--republish", action="store_true", help="publish a week older than the last one published to the target"
     )
     release.set_defaults(func=_cmd_release)
 

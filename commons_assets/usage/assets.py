@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import psycopg
+import psycopg.sql
 
 from commons_assets.errors import SettingsError
 from commons_assets.partitions import WEEKLY_PARTITIONS
@@ -99,8 +100,13 @@ def load_matomo_week(conn: psycopg.Connection, settings: MatomoSettings | None, 
     week = Week(monday).label
     metadata: dict = {"enabled": settings is not None, "week": week, "table": f"{schema}.{matomo_api.TABLE}"}
     if settings is None:
-        log.info("Matomo source off (%s, %s, %s unset): %s.%s created empty if missing", ENV_URL, ENV_SITE_ID,
-                 ENV_TOKEN, schema, matomo_api.TABLE)
+        # Rows loaded while Matomo was on would otherwise be published as Matomo figures of a source now off.
+        cleared = conn.execute(
+            psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier(schema, matomo_api.TABLE))
+        ).rowcount
+        log.info("Matomo source off (%s, %s, %s unset): %s.%s emptied (%d rows loaded earlier removed)", ENV_URL,
+                 ENV_SITE_ID, ENV_TOKEN, schema, matomo_api.TABLE, cleared)
+        metadata["rows_cleared"] = cleared
         return metadata
     rows = matomo_api.fetch_week(settings, monday)
     # week=…: a week Matomo returned nothing for is cleared too, so a reload never keeps stale rows
