@@ -464,6 +464,33 @@ def _findings_of(item, meta: dict, model: PublishedModel, rules: list[Rule]) -> 
     ]
 
 
+_DRIVER_ERROR = re.compile(r"\((?:psycopg2?|psycopg)\.errors\.(\w+)\)\s*(.*)")
+_SQLALCHEMY_ERROR = re.compile(r"\((?:sqlalchemy\.exc\.)?(\w+Error)\)\s*(.*)")
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])")
+
+
+def _exception_messages(info) -> list[str]:
+    """Every `exception_message` in a GX result's exception_info, whatever its nesting (per metric or not)."""
+    if isinstance(info, dict):
+        own = [info["exception_message"]] if info.get("raised_exception") and info.get("exception_message") else []
+        return own + [m for value in info.values() for m in _exception_messages(value)]
+    return []
+
+
+def rule_error(exception_info) -> str | None:
+    """Why a rule could not run, for the operator: the PostgreSQL error class and the first line of its message
+    with every literal masked (quoted text and numbers: PostgreSQL quotes the offending value in some
+    messages, e.g. `invalid input syntax for type integer: "…"`). None when GX says nothing."""
+    for message in _exception_messages(exception_info):
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        matched = _DRIVER_ERROR.search(first) or _SQLALCHEMY_ERROR.search(first)
+        cls, text = (matched.group(1), matched.group(2)) if matched else ("error", first)
+        text = _NUMBER.sub("?", _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[0], text))
+        return f"{cls}: {text.strip()}"[:300]
+    return None
+
+
 @functools.cache
 def _rule_expectation():
     """UnexpectedRowsExpectation computes two metrics from the same query, its rows and their count, so
@@ -547,7 +574,9 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
         meta = item.expectation_config.meta or {}
         found = _findings_of(item, meta, model, rules)
         # Fail closed: a rule that did not succeed blocks, even when it says nothing we can read.
+        reason = rule_error(getattr(item, "exception_info", None))
         findings += found or [
-            Finding(meta.get("check", "unknown"), None, 1, f"{model.name}: the {meta.get('check')} rule failed to run")
+            Finding(meta.get("check", "unknown"), None, 1,
+                    f"{model.name}: the {meta.get('check')} rule failed to run" + (f" ({reason})" if reason else ""))
         ]
     return findings
