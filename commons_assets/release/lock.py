@@ -65,7 +65,7 @@ def _holder(conn, ids: tuple[int, int]) -> str | None:
     ).fetchone()
     if row is None or not (row[0] or "").startswith(_APPLICATION_PREFIX):
         return None
-    return row[0][len(_APPLICATION_PREFIX):]
+    return row[0][len(_APPLICATION_PREFIX) :]
 
 
 def _live_runs(conn) -> set[str]:
@@ -73,7 +73,7 @@ def _live_runs(conn) -> set[str]:
         "select application_name from pg_stat_activity where application_name like %s",
         (_APPLICATION_PREFIX + "%",),
     ).fetchall()
-    return {name[len(_APPLICATION_PREFIX):] for (name,) in rows}
+    return {name[len(_APPLICATION_PREFIX) :] for (name,) in rows}
 
 
 def acquire(conn, schema: str, wait_s: float, say=print) -> float:
@@ -107,9 +107,7 @@ def reap_dead_runs(instance, conn, label: str, run_id: str) -> list[str]:
     gone (killed, or lost with their machine). Called under the lock."""
     live = _live_runs(conn)
     dead = []
-    for run in instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={LOCK_TAG: label})
-    ):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={LOCK_TAG: label})):
         if run.run_id != run_id and run.run_id not in live:
             instance.report_run_failed(
                 run, message="marked failed by a later run: this run's process died without finishing"

@@ -130,9 +130,7 @@ def facts_of(result, published_targets: list[str]) -> RunFacts:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             key = evaluation.asset_check_key
-            facts.failed_checks.append(
-                (f"{key.asset_key.to_user_string()}:{key.name}", evaluation.description or "")
-            )
+            facts.failed_checks.append((f"{key.asset_key.to_user_string()}:{key.name}", evaluation.description or ""))
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failure = failure_of(event.step_key, event.step_failure_data)

@@ -63,8 +63,10 @@ def reconcile_week_folder(target_root: Path, week: str, recorded: dict[str, str]
     else:
         restorable = next((p for p in previous if matches_ledger(p, recorded)), None)
         if restorable is None:
-            return (f"{final} does not match the ledger and no previous copy does: left as it is, the release "
-                    f"of {week} to {target_root} must be made again")
+            return (
+                f"{final} does not match the ledger and no previous copy does: left as it is, the release "
+                f"of {week} to {target_root} must be made again"
+            )
         shutil.rmtree(final, ignore_errors=True)
         os.replace(restorable, final)
         previous.remove(restorable)
