@@ -469,6 +469,41 @@ def test_a_file_the_portal_refuses_stops_the_release_before_anything_changes(set
     assert yaml.safe_load(ids_file.read_text()) == {"demo": {}, "www": {}}
 
 
+def test_a_licence_the_portal_does_not_know_stops_the_release_before_anything_changes(
+    udata, settings, ids_file, proxy, tmp_path
+):
+    week_dir = make_release(tmp_path, "2026-W47")
+    known = [item for item in requests.get(f"{udata.base_url}/api/1/datasets/licenses/", timeout=30).json()
+             if item["id"] != "odc-odbl"]
+    proxy.inject(Fault(method="GET", path="/api/1/datasets/licenses/", status=200, body=known))
+
+    with pytest.raises(DatagouvError, match=r"does not know the licence odc-odbl; nothing was published"):
+        publish_release(week_dir, publications("2026-W47", only="signalements"), settings, ids_file)
+
+    assert writes(proxy) == []
+
+
+def test_a_portal_without_parquet_gets_the_release_without_its_parquet_copies(
+    udata, settings, ids_file, proxy, tmp_path, caplog
+):
+    week_dir = make_release(tmp_path, "2026-W47")
+    accepted = requests.get(f"{udata.base_url}/api/1/datasets/extensions/", timeout=30).json()
+    proxy.inject(Fault(method="GET", path="/api/1/datasets/extensions/", status=200,
+                       body=[e for e in accepted if e != "parquet"]))
+    dataset = publications("2026-W47", only="cohortes-usagers")[0]
+    parquet = [f.path for f in dataset.files if f.path.endswith(".parquet")]
+    assert parquet, "the fixture release must hold a Parquet copy"
+    optional = dataclasses.replace(
+        dataset, files=[dataclasses.replace(f, optional=f.path in parquet) for f in dataset.files]
+    )
+
+    with caplog.at_level(logging.WARNING, logger="commons_assets.release.datagouv"):
+        [published] = publish_release(week_dir, [optional], settings, ids_file)
+
+    assert set(published.resources) == {f.path for f in dataset.files} - set(parquet)
+    assert "does not accept parquet files" in caplog.text
+
+
 # ---------------------------------------------------------------------------------------------- HTTP faults
 
 

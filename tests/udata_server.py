@@ -279,12 +279,14 @@ class Fault:
     """What the proxy does to the requests that match (`method`, a `path` substring): answer `status` itself
     (with `headers`), or `drop` the connection without an answer, before (`forward=False`) or after
     (`forward=True`: udata did the work, its answer is lost) passing the request on. The first `skip` matching
-    requests pass untouched; then `times` of them (None: every one) get the fault."""
+    requests pass untouched; then `times` of them (None: every one) get the fault. `body`: the JSON the answer
+    carries instead of an error message (a portal that answers otherwise than udata's defaults)."""
 
     method: str | None = None
     path: str | None = None
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    body: object = None
     drop: bool = False
     forward: bool = False
     skip: int = 0
@@ -380,7 +382,9 @@ class FaultProxy:
         if fault is not None and fault.drop and not fault.forward:
             return self._drop(handler, "dropped")
         if fault is not None and fault.status is not None:
-            payload = json.dumps({"message": f"injected {fault.status}"}).encode()
+            payload = json.dumps(
+                {"message": f"injected {fault.status}"} if fault.body is None else fault.body
+            ).encode()
             handler.send_response(fault.status)
             for name, value in {"Content-Type": "application/json", **fault.headers}.items():
                 handler.send_header(name, value)

@@ -3,8 +3,10 @@
 One run, for every dataset of the release:
 
 1. **Before anything changes**: every local check (files exist, licences, tags, schema references), the API
-   key (`GET /api/1/me/`), and the file names against the portal's own list of accepted extensions
-   (`GET /api/1/datasets/extensions/`): a file the portal would refuse stops the run here, not halfway.
+   key (`GET /api/1/me/`), the file names against the portal's own list of accepted extensions
+   (`GET /api/1/datasets/extensions/`) and each dataset's licence against the licences it knows
+   (`GET /api/1/datasets/licenses/`): a file or a licence the portal would refuse stops the run here, not
+   halfway; an optional file (the Parquet copy) it would refuse is left out, with a warning.
 2. **Stage**: the dataset is reused (its id is read from the ids file) or created *private*; each file is
    uploaded as a new resource, or replaced in place in its existing resource (same resource id from week to
    week, so its URL stays stable), or left alone when the portal already holds the same bytes (checksum);
@@ -35,6 +37,7 @@ built from a server answer or a network error is redacted by the HTTP client.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -186,6 +189,8 @@ class DatasetFile:
     type: str = "main"
     schema: str | Mapping[str, str] | None = None
     upload_name: str | None = None
+    # a copy readers can do without (Parquet beside the CSV): left out, not a failure, if the portal refuses it
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,8 @@ def publish_release(
     api = _Api(settings, deadline, deadline_s)
     try:
         api.call("GET", "/api/1/me/")
-        _check_extensions(api, plans)
+        plans = _check_extensions(api, plans)
+        _check_licences(api, plans)
         staged = [_stage(api, ids, plan) for plan in plans]
         return [_announce(api, stage) for stage in staged]
     finally:
@@ -353,18 +359,38 @@ def _digests(path: Path) -> dict[str, str]:
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
-def _check_extensions(api: _Api, plans: Sequence[_Plan]) -> None:
+def _check_extensions(api: _Api, plans: Sequence[_Plan]) -> list[_Plan]:
+    """The plans without the optional files whose extension the portal refuses; a refused required file stops
+    the release before anything changes."""
     allowed = {ext.lower() for ext in api.call("GET", "/api/1/datasets/extensions/").json()}
+
+    def accepted(fp: _FilePlan) -> bool:
+        return fp.upload_name.rsplit(".", 1)[1].lower() in allowed
+
     refused = [
-        f"{fp.file.path} (as {fp.upload_name})"
-        for plan in plans
-        for fp in plan.files
-        if fp.upload_name.rsplit(".", 1)[1].lower() not in allowed
+        f"{fp.file.path} (as {fp.upload_name})" for plan in plans for fp in plan.files
+        if not accepted(fp) and not fp.file.optional
     ]
     if refused:
         raise DatagouvError(
             f"{api.base_url} refuses the extension of {', '.join(refused)}; nothing was published. It accepts: "
             f"{', '.join(sorted(allowed))} (set upload_name)"
+        )
+    left_out = sorted({fp.upload_name.rsplit(".", 1)[1].lower() for plan in plans for fp in plan.files
+                       if not accepted(fp)})
+    if left_out:
+        log.warning("%s does not accept %s files: published without them", api.base_url, ", ".join(left_out))
+    return [dataclasses.replace(plan, files=[fp for fp in plan.files if accepted(fp)]) for plan in plans]
+
+
+def _check_licences(api: _Api, plans: Sequence[_Plan]) -> None:
+    """udata replaces a licence id it does not know by `notspecified` without a word: ask it first."""
+    known = {item.get("id") for item in api.call("GET", "/api/1/datasets/licenses/").json() if isinstance(item, dict)}
+    unknown = sorted({plan.dataset.licence for plan in plans} - known)
+    if unknown:
+        raise DatagouvError(
+            f"{api.base_url} does not know the licence {', '.join(unknown)}; nothing was published. It knows: "
+            f"{', '.join(sorted(k for k in known if k))}"
         )
 
 

@@ -52,7 +52,7 @@ def dataset_publications(
                         "Fichier CSV (UTF-8, séparateur virgule, ligne d'en-tête), décrit par schema.json.",
                         "main", schema=f"{d}/schema.json"),
             DatasetFile(f"{d}/{d}.parquet", f"{model.spec.title} (Parquet)",
-                        "Les mêmes données au format Parquet.", "main"),
+                        "Les mêmes données au format Parquet.", "main", optional=True),
             DatasetFile(f"{d}/schema.json", "Schéma des données (Table Schema)",
                         "Colonnes, types, contraintes et descriptions du fichier CSV.", "documentation"),
         ] + [
