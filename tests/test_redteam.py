@@ -52,7 +52,19 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | copied verbatim or hashed from direct identifiers                 |
 | 20 | hostile values for reusers                 | issue 12 (no test yet)                                            |
 | 21 | implausible values                         | issue 12 (no test yet)                                            |
-| 22 | races, crashes                             | issue 12 (no test yet)                                            |
+| 22 | races, crashes                             | test_concurrency_and_crashes.py: two overlapping releases (W47,   |
+|    |                                            | W48: the second waits for the lock, W47's files hold no later     |
+|    |                                            | week), kill -9 after dbt, in the gate, after the export and after |
+|    |                                            | the move into the target, then a clean run whose files match      |
+|    |                                            | SHA256SUMS and the ledger (e2e); test_operations.py (the lock on  |
+|    |                                            | PostgreSQL, folder recovery, dead staging)                        |
+| 23 | an outcome that does not tell the truth    | test_operations.py (verdict from what the run left, exit codes,   |
+|    |                                            | target a file / read-only / under a file, missing source schema,  |
+|    |                                            | older week, all before any work); test_concurrency_and_crashes.py |
+|    |                                            | (an empty week refused, e2e; a blocked run's own log naming the   |
+|    |                                            | check, e2e); test_datagouv.py (a licence or a file the portal     |
+|    |                                            | refuses stops before any upload, Parquet left out)                |
+| 24 | stale inputs                               | test_operations.py (Matomo rows cleared when Matomo is off)       |
 """
 
 from __future__ import annotations
