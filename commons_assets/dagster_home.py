@@ -15,6 +15,9 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        # run monitoring: the daemon fails runs stuck starting or cancelling; a run whose process died while
+        # STARTED is failed by the next run of the warehouse (commons_assets/release/lock.py), since the default
+        # run launcher cannot check a run worker's health
+        config.write_text("telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
