@@ -215,10 +215,10 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
                 f"select week, count(*) from {schema}.matomo_weekly_usage group by week"
             ).fetchall()
             assert counts == [("2026-W47", 22)]
-            # off again: the table and what was loaded are left as they are
+            # off again: what was loaded is cleared, so no Matomo row of a source now off reaches the models
             assert dg.materialize([matomo_asset], partition_key="2026-11-16",
                                   resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()}).success
-            assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (22,)
+            assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (0,)
     finally:
         db.execute(f"drop schema if exists {schema} cascade")
 
