@@ -73,6 +73,8 @@ def test_staging_of_other_runs_is_removed(tmp_path):
         (tmp_path / run / "2026-W47").mkdir(parents=True)
     assert recovery.remove_dead_staging(tmp_path, keep="me") == ["dead-1", "dead-2"]
     assert [p.name for p in tmp_path.iterdir()] == ["me"]
+    (tmp_path / "live-elsewhere").mkdir()  # a run of another warehouse sharing the folder, still running
+    assert recovery.remove_dead_staging(tmp_path, keep={"me", "live-elsewhere"}) == []
     assert recovery.remove_dead_staging(tmp_path / "missing", keep="me") == []
 
 
@@ -121,6 +123,10 @@ def test_a_target_that_is_a_file_or_under_one_or_not_writable_is_refused(tmp_pat
         (RunFacts(failures=[StepFailure("release_export", "ReleaseRefused", "empty")], success=False), EXIT_ERROR),
         (RunFacts(failures=[StepFailure("set-up", "ReleaseLockBusy", "busy")], success=False), EXIT_ERROR),
         (RunFacts(failures=[StepFailure("release_export", "KeyError", "'x'")], success=False), EXIT_BUG),
+        (
+            RunFacts(failures=[StepFailure("dbt", "DagsterDbtCliRuntimeError", "1 of 9 FAIL")], success=False),
+            EXIT_BLOCKED,
+        ),
         (RunFacts(), EXIT_OK),
     ],
 )

@@ -124,7 +124,7 @@ def recover(conn, *, instance, label: str, run_id: str, say) -> None:
     if instance is not None:
         for dead in reap_dead_runs(instance, conn, label, run_id):
             say(f"run {dead} died without finishing: marked failed")
-    for removed in remove_dead_staging(get_settings().export_staging_dir, keep=run_id):
+    for removed in remove_dead_staging(get_settings().export_staging_dir, keep={run_id} | _live_runs(conn)):
         say(f"staging folder of run {removed} removed")
     for dead_run, week, target in pending_publications(conn):
         if dead_run == run_id:

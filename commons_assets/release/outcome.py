@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BLOCKED = 2
 EXIT_BUG = 3
+DBT_FAILURE = "DagsterDbtCliRuntimeError"
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # Lines of a dbt failure that name what failed (a test, a model) and never carry a value: dbt's "Database
@@ -83,7 +84,8 @@ def verdict(facts: RunFacts) -> int:
     if facts.published_targets:
         # something went out: a failure after that is not « nothing was published », it is a bug to report
         return EXIT_OK if facts.success and not facts.failures else EXIT_BUG
-    if facts.failed_checks:
+    # dbt's build is where the data's own tests and contracts run: a failed build stops the release as a check does
+    if facts.failed_checks or any(f.cls_name == DBT_FAILURE for f in facts.failures):
         return EXIT_BLOCKED
     if not facts.failures and facts.success:
         return EXIT_OK

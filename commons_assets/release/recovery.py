@@ -77,14 +77,16 @@ def reconcile_week_folder(target_root: Path, week: str, recorded: dict[str, str]
     return action + (f"; {removed} leftover folder(s) removed" if removed else "")
 
 
-def remove_dead_staging(staging_root: Path, keep: str) -> list[str]:
-    """Remove the staging folder of every run but `keep` (called under the release lock, when no other run can
-    be exporting); returns the run ids removed."""
+def remove_dead_staging(staging_root: Path, keep: str | set[str]) -> list[str]:
+    """Remove the staging folder of every run but those in `keep` (this run, and the live runs of any warehouse
+    sharing the folder: called under the release lock, when no other run of this warehouse can be exporting);
+    returns the run ids removed."""
     if not staging_root.is_dir():
         return []
+    keep = {keep} if isinstance(keep, str) else keep
     removed = []
     for folder in sorted(staging_root.iterdir()):
-        if folder.is_dir() and folder.name != keep:
+        if folder.is_dir() and folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
     return removed
