@@ -126,7 +126,7 @@ def _run_weekly_release(
     logs = get_settings().home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{'release' if publish else 'validate'}-{week}-{run_id}.log"
-    started = dt.datetime.now(dt.UTC)
+    started = _warehouse_now(info)  # the ledger's clock, not this machine's: its rows are stamped by the server
     with open(log_path, "w", encoding="utf-8") as log:
         with contextlib.redirect_stdout(PlainWriter(log)):
             result = job.execute_in_process(
@@ -178,6 +178,13 @@ def _preflight(info, week: str, target: str | None, publish: bool, republish: bo
             (last,) = conn.execute(f"select max(week) from {ledger} where target = %s", (where,)).fetchone()
             refuse_older_week(week, last, where, republish)
     return where
+
+
+def _warehouse_now(info) -> dt.datetime:
+    import psycopg
+
+    with psycopg.connect(info.conninfo(), autocommit=True) as conn:
+        return conn.execute("select now()").fetchone()[0]
 
 
 def _published_by_run(info, week: str, since: dt.datetime) -> list[str]:
