@@ -260,3 +260,31 @@ def test_the_release_reads_as_a_reuser_needs_it(release, manifest):
     for dataset in DATASETS:
         assert f'href="{pages[dataset]["url"]}"' in page, dataset
     assert service.contact in page.split('id="contact"')[1]
+
+
+@pytest.mark.e2e
+def test_frictionless_checks_the_published_schemas_constraints_as_a_reuser_runs_it(release, tmp_path):
+    """`frictionless validate datapackage.json`, as the README tells reusers, passes on the release and fails on
+    a copy whose CSV holds a week that is not an ISO week: the schemas' constraints are read from the files."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, target = release
+    frictionless = Path(sys.executable).with_name("frictionless")
+    ok = subprocess.run([frictionless, "validate", "datapackage.json"], cwd=target / DEMO_WEEK,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    copy = shutil.copytree(target / DEMO_WEEK, tmp_path / DEMO_WEEK)
+    path = copy / "signalements" / "signalements.csv"
+    header, first, *rest = path.read_text(encoding="utf-8").splitlines()
+    broken = re.sub(r"(\d{4})-W(\d{2})", r"\1-\2", first, count=1)
+    assert broken != first
+    path.write_text("\n".join([header, broken, *rest]) + "\n", encoding="utf-8")
+    from frictionless import Package
+
+    report = Package(str(copy / "datapackage.json")).validate()
+    assert not report.valid
+    assert {e[0] for e in report.flatten(["type"])} <= {"constraint-error", "hash-count", "byte-count"}
+    assert ["constraint-error"] in report.flatten(["type"])
