@@ -203,6 +203,7 @@ def test_the_readme_answers_who_what_how_to_cite_which_code_and_what_can_be_repr
     assert "[donnees@agence.exemple.fr](mailto:donnees@agence.exemple.fr)" in text
     assert "> Rendez-vous Santé, Agence exemple, semaine 2026-W47." in text
     assert f"[`{COMMIT}`](https://forge.exemple.fr/commons-assets/commit/{COMMIT})" in text
+    assert "git clone https://forge.exemple.fr/commons-assets commons-assets" in text
     reproduce = text.split("## Reproduire")[1]
     assert "base de données source" in reproduce and "n'est pas publiée" in reproduce
     assert "sha256sum -c SHA256SUMS" in reproduce and "frictionless validate datapackage.json" in reproduce
@@ -224,7 +225,17 @@ def test_the_readme_links_no_commit_it_cannot_name():
 def test_a_dirty_checkout_is_said_and_no_repository_is_not_invented(demo_policy):
     text = _demo_readme(demo_policy, code_version=COMMIT + "-dirty", repository_url="")
     assert "modifications non enregistrées" in text and "/commit/" not in text
-    assert "COMMONS_REPOSITORY_URL" in text
+    assert "COMMONS_REPOSITORY_URL" in text and "git clone" not in text
+
+
+def test_each_resource_of_the_data_package_links_its_data_gouv_fr_page(demo_policy):
+    from commons_assets.release.packaging import datapackage
+
+    files = _files(demo_policy)
+    first = files[0]["dataset"]
+    package = datapackage("2026-W47", demo_policy, files, COMMIT, SERVICE, (), {first: {"url": "https://x.fr/d/"}})
+    homepages = {r["name"]: r.get("homepage") for r in package["resources"]}
+    assert homepages.pop(first) == "https://x.fr/d/" and not any(homepages.values())
 
 
 # --- dbt docs: described columns and exposures --------------------------------------------------------------

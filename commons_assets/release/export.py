@@ -149,7 +149,9 @@ def export_release(
         risk_report(week, version, {m.dataset: m.spec.k for m in policy.published}, risks),
     )
     as_dicts = [asdict(f) for f in files]
-    write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version, service, usage_names))
+    write_json(
+        week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version, service, usage_names, pages)
+    )
     (week_dir / "README.md").write_text(
         readme(
             week, policy, as_dicts, summaries, version, repository_url(),

@@ -185,9 +185,11 @@ def _licence_entry(licence_id: str) -> dict:
 
 
 def datapackage(
-    week: str, policy: Policy, files: list[dict], code_version: str, service: Service, usage_datasets=()
+    week: str, policy: Policy, files: list[dict], code_version: str, service: Service, usage_datasets=(),
+    pages: dict[str, dict] | None = None,
 ) -> dict:
-    """The Frictionless data package describing every table of the release."""
+    """The Frictionless data package describing every table of the release; a resource's `homepage` is its
+    dataset's data.gouv.fr page when the dbt project declares it (an exposure)."""
     by_dataset = {m.dataset: m for m in policy.published}
     resources = []
     for item in files:
@@ -197,6 +199,8 @@ def datapackage(
             "description": model.spec.description.strip(),
             "licenses": [_licence_entry(model.spec.licence)],
         }
+        if (pages or {}).get(item["dataset"]):
+            base["homepage"] = pages[item["dataset"]]["url"]
         resources.append(
             {
                 "name": item["dataset"],
@@ -426,6 +430,7 @@ def readme(
         "avec cette version du code :",
         "",
         "```",
+        *([f"git clone {repository_url} commons-assets && cd commons-assets"] if repository_url else []),
         f"git checkout {code_version.removesuffix('-dirty')}",
         "python3 -m venv .venv && .venv/bin/pip install -e .",
         f".venv/bin/commons-assets release --week {week}",
