@@ -19,17 +19,28 @@ from commons_assets.service import Service, load_service
 
 NNBSP = "\u202f"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-SERVICE = Service(name="Rendez-vous Santé", producer="Agence exemple", contact="donnees@agence.exemple.fr",
-                  description="Prise de rendez-vous dans les centres de santé.")
+SERVICE = Service(
+    name="Rendez-vous Santé",
+    producer="Agence exemple",
+    contact="donnees@agence.exemple.fr",
+    description="Prise de rendez-vous dans les centres de santé.",
+)
 
 
 # --- French numbers -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "written"), [
-    (0, "0"), (999, "999"), (1000, f"1{NNBSP}000"), (50671, f"50{NNBSP}671"),
-    (1234567, f"1{NNBSP}234{NNBSP}567"), (-4200, f"-4{NNBSP}200"),
-])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (0, "0"),
+        (999, "999"),
+        (1000, f"1{NNBSP}000"),
+        (50671, f"50{NNBSP}671"),
+        (1234567, f"1{NNBSP}234{NNBSP}567"),
+        (-4200, f"-4{NNBSP}200"),
+    ],
+)
 def test_integers_are_grouped_by_three_with_a_narrow_no_break_space(value, written):
     assert french.integer(value) == written
 
@@ -42,12 +53,32 @@ def test_decimals_and_percentages_use_a_comma_and_a_narrow_no_break_space():
 
 # --- the privacy report ---------------------------------------------------------------------------------------
 
-RECORDS = {"kind": "records", "unit": "signalements", "k": 11, "quasi_identifiers": ["semaine"], "rows": 50671,
-           "groups": 1204, "people_covered": 50671, "smallest_group": 11,
-           "group_size_distribution": {"1": 0, "11-19": 3}, "share_unique": 0.0, "prosecutor_risk_max": 0.0909,
-           "prosecutor_risk_average": 0.0238, "suppressed_cells": 0, "k_reached": True}
-AGGREGATE = {**RECORDS, "kind": "aggregate", "unit": "visiteurs", "rows": None, "groups": 312,
-             "people_covered": 50671, "smallest_group": 12, "suppressed_cells": 1043}
+RECORDS = {
+    "kind": "records",
+    "unit": "signalements",
+    "k": 11,
+    "quasi_identifiers": ["semaine"],
+    "rows": 50671,
+    "groups": 1204,
+    "people_covered": 50671,
+    "smallest_group": 11,
+    "group_size_distribution": {"1": 0, "11-19": 3},
+    "share_unique": 0.0,
+    "prosecutor_risk_max": 0.0909,
+    "prosecutor_risk_average": 0.0238,
+    "suppressed_cells": 0,
+    "k_reached": True,
+}
+AGGREGATE = {
+    **RECORDS,
+    "kind": "aggregate",
+    "unit": "visiteurs",
+    "rows": None,
+    "groups": 312,
+    "people_covered": 50671,
+    "smallest_group": 12,
+    "suppressed_cells": 1043,
+}
 
 
 def _keys(value) -> set[str]:
@@ -98,8 +129,7 @@ def test_each_schema_carries_schema_data_gouv_fr_metadata_and_described_fields(d
     service = load_service()
     for model in demo_policy.published:
         schema = table_schema(model, service)
-        for key in ("name", "title", "description", "version", "licenses", "contributors", "fields",
-                    "missingValues"):
+        for key in ("name", "title", "description", "version", "licenses", "contributors", "fields", "missingValues"):
             assert schema.get(key), (model.dataset, key)
         assert schema["name"] == model.dataset and re.fullmatch(r"\d+\.\d+\.\d+", schema["version"])
         assert schema["contributors"][0]["title"] == service.producer
@@ -118,8 +148,12 @@ def test_each_schema_carries_schema_data_gouv_fr_metadata_and_described_fields(d
 
 
 def test_accepted_values_become_an_enum(demo_policy):
-    enums = {(m.dataset, f["name"]): f["constraints"]["enum"]
-             for m in demo_policy.published for f in table_schema(m)["fields"] if "enum" in f["constraints"]}
+    enums = {
+        (m.dataset, f["name"]): f["constraints"]["enum"]
+        for m in demo_policy.published
+        for f in table_schema(m)["fields"]
+        if "enum" in f["constraints"]
+    }
     assert enums, "the demo declares accepted_values on a published column"
     for (dataset, column), values in enums.items():
         model = next(m for m in demo_policy.published if m.dataset == dataset)
@@ -182,22 +216,37 @@ def test_frictionless_rejects_a_week_a_value_and_a_count_the_schema_forbids(demo
 
 
 def _files(policy) -> list[dict]:
-    return [{"dataset": m.dataset, "path": f"{m.dataset}/{m.dataset}.csv", "rows": 50671, "bytes": 10,
-             "sha256": "0" * 64} for m in policy.published]
+    return [
+        {"dataset": m.dataset, "path": f"{m.dataset}/{m.dataset}.csv", "rows": 50671, "bytes": 10, "sha256": "0" * 64}
+        for m in policy.published
+    ]
 
 
 def _demo_readme(policy, **overrides) -> str:
-    params = dict(week="2026-W47", policy=policy, files=_files(policy), risk_summaries={}, code_version=COMMIT,
-                  repository_url="https://forge.exemple.fr/commons-assets", service=SERVICE,
-                  pages={m.dataset: {"url": f"https://www.data.gouv.fr/fr/datasets/{m.dataset}/"}
-                         for m in policy.published})
+    params = dict(
+        week="2026-W47",
+        policy=policy,
+        files=_files(policy),
+        risk_summaries={},
+        code_version=COMMIT,
+        repository_url="https://forge.exemple.fr/commons-assets",
+        service=SERVICE,
+        pages={m.dataset: {"url": f"https://www.data.gouv.fr/fr/datasets/{m.dataset}/"} for m in policy.published},
+    )
     return readme(**{**params, **overrides})
 
 
 def test_the_readme_answers_who_what_how_to_cite_which_code_and_what_can_be_reproduced(demo_policy):
     text = _demo_readme(demo_policy)
-    for section in ("## Producteur et contact", "## Jeux de données", "## Méthode", "## Licences",
-                    "## Comment citer", "## Version du code", "## Reproduire"):
+    for section in (
+        "## Producteur et contact",
+        "## Jeux de données",
+        "## Méthode",
+        "## Licences",
+        "## Comment citer",
+        "## Version du code",
+        "## Reproduire",
+    ):
         assert f"\n{section}\n" in text, section
     assert "Producteur : Agence exemple" in text
     assert "[donnees@agence.exemple.fr](mailto:donnees@agence.exemple.fr)" in text
@@ -262,15 +311,22 @@ def _described(column: dict) -> bool:
 
 
 def test_every_source_column_is_described(manifest):
-    missing = [f"{s['source_name']}.{s['name']}.{c}" for s in manifest["sources"].values()
-               for c, column in s["columns"].items() if not _described(column)]
+    missing = [
+        f"{s['source_name']}.{s['name']}.{c}"
+        for s in manifest["sources"].values()
+        for c, column in s["columns"].items()
+        if not _described(column)
+    ]
     undescribed_tables = [s["unique_id"] for s in manifest["sources"].values() if not s.get("description")]
     assert not missing and not undescribed_tables, (missing, undescribed_tables)
 
 
 def _models_under(manifest, folder: str) -> list[dict]:
-    return [n for n in manifest["nodes"].values()
-            if n["resource_type"] == "model" and n["original_file_path"].startswith(f"models/{folder}/")]
+    return [
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["original_file_path"].startswith(f"models/{folder}/")
+    ]
 
 
 def _selected_columns(node: dict, manifest: dict) -> set[str]:
