@@ -24,8 +24,8 @@ import dagster as dg
 import psycopg
 
 from commons_assets.errors import SettingsError
-from commons_assets.service import EventSource, load_service, usage_event_source
 from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.service import EventSource, load_service, usage_event_source
 from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
 from commons_assets.usage.exemption import (
@@ -139,7 +139,7 @@ def exemption_conditions(
     week_monday: str | dt.date,
     *,
     env: Mapping[str, str] | None = None,
-    event_source: EventSource | None | object = _FROM_PROJECT,
+    event_source: EventSource | object | None = _FROM_PROJECT,
     source_timezone: str | None = None,
 ) -> list[ExemptionCondition]:
     """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the

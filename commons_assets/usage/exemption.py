@@ -75,7 +75,8 @@ SOURCE_MATOMO = "Matomo"
 @dataclass(frozen=True)
 class ExemptionCondition:
     """One CNIL condition for one source: a stable code, what it requires (French), whether it holds (None when
-    it could not be measured), and the measured value with its unit (French, aggregated: never an address or an identifier)."""
+    it could not be measured), and the measured value with its unit (French, aggregated: never an address or an
+    identifier)."""
 
     code: str
     label: str
@@ -231,7 +232,9 @@ def check_event_source(
         )
     if not visitor_column:
         visitor_holds = None
-        lifetime_measured = _not_measured("aucune colonne d'identifiant de visiteur déclarée (meta.usage_event: visitor)")
+        lifetime_measured = _not_measured(
+            "aucune colonne d'identifiant de visiteur déclarée (meta.usage_event: visitor)"
+        )
     elif not n_visitors:
         visitor_holds = None
         lifetime_measured = _not_measured(f"aucun identifiant de visiteur dans {source.label}.{visitor_column}")
