@@ -277,7 +277,8 @@ def readme(
             + (" La page `statistiques.html` (aussi dans `statistiques.zip`) les présente en graphiques, sans "
                "aucune ressource externe." if stats_page else ""),
             "",
-            "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
+            "Conditions de l'exemption de consentement, pour chaque source de mesure d'audience déclarée "
+            "(« non mesuré » : rien ne permettait de la vérifier) :",
             "",
             exemption_table or "(non mesurées)",
             "",
