@@ -214,6 +214,7 @@ def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinit
         manifest = load_manifest()
     source = usage_event_source(manifest)
     event_deps = [event_source_asset_key(manifest, source)] if source is not None else []
+
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
