@@ -8,6 +8,9 @@ model holds its usage statistics is declared in the service's dbt project, never
 - a usage dataset is a published model whose columns carry `meta.usage`, a role among `USAGE_ROLES`
   (`week`, `feature` and `events` are required). The stats page and the frozen-weeks ledger take their
   columns from those roles. A service without such a model publishes no usage section and no stats page.
+- the service's own usage events, if it records any: one source table marked `meta: {commons: {usage_events:
+  true}}`, its columns given a `meta.usage_event` role among `EVENT_ROLES` (`time` required). The CNIL
+  exemption report measures that table and those columns only; without one it measures Matomo only.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commons_assets.errors import PolicyError
 from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.week import TIMEZONE
 
 SERVICE_VAR = "service"
-DEFAULT_TIMEZONE = "Europe/Paris"
+DEFAULT_TIMEZONE = TIMEZONE  # the publishing zone when a project declares none (commons_assets.week)
 DEFAULT_SOURCE_TIMEZONE = "UTC"
 
 
