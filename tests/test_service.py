@@ -78,6 +78,13 @@ def test_a_missing_key_is_named(missing):
         service_from_vars({"service": block})
 
 
+def test_the_source_zone_defaults_to_utc_and_is_distinct_from_the_publishing_zone():
+    assert (SERVICE.timezone, SERVICE.source_timezone) == ("Europe/Paris", "UTC")
+    declared = service_from_vars({"service": {**SERVICE.model_dump(), "source_timezone": "America/Cayenne"}})
+    assert (declared.timezone, declared.source_timezone) == ("Europe/Paris", "America/Cayenne")
+    assert load_service().source_timezone == "UTC"  # the demo declares it
+
+
 def test_no_service_block_says_where_to_write_it(tmp_path):
     (tmp_path / "dbt_project.yml").write_text("name: x\nvars: {k_anonymity: 11}\n", encoding="utf-8")
     with pytest.raises(ServiceError, match=r"vars:.*service:"):
@@ -85,6 +92,7 @@ def test_no_service_block_says_where_to_write_it(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("contact", "téléphone"), ("timezone", "Mars/Olympus"),
+                                             ("source_timezone", "UTC+1"),
                                              ("homepage", "www.exemple.fr"), ("first_week", "2026-47"),
                                              ("colour", "blue")])
 def test_a_wrong_value_is_refused_with_its_key(key, value):
