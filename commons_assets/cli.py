@@ -239,7 +239,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import subprocess
 
     from commons_assets import warehouse
-    from commons_assets.dbt.project import _dbt_executable, ensure_manifest, service_project_dir
+    from commons_assets.dbt.project import _dbt_executable, dbt_package_env, ensure_manifest, service_project_dir
 
     info = warehouse.resolve()
     warehouse.check_reachable(info)
@@ -256,7 +256,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
         command += ["--project-dir", str(directory)]
     if "--profiles-dir" not in dbt_args:
         command += ["--profiles-dir", str(directory)]
-    return subprocess.run(command, env={**os.environ, **info.dbt_env()}, cwd=directory).returncode
+    return subprocess.run(command, env={**os.environ, **info.dbt_env(), **dbt_package_env()}, cwd=directory).returncode
 
 
 def _cmd_init(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,44 @@ def test_a_release_right_after_init_is_blocked_naming_unconfirmed_columns(projec
     assert "Traceback" not in done.stderr
 
 
+def test_packages_yml_holds_no_path_of_this_machine(project):
+    # a project committed to the service's repository must work from any clone, on any machine
+    from commons_assets.dbt.project import DBT_PACKAGE_DIR, DBT_PACKAGE_ENV
+
+    text = (project.directory / "packages.yml").read_text()
+    assert str(DBT_PACKAGE_DIR) not in text and str(project.directory) not in text
+    [package] = yaml.safe_load(text)["packages"]
+    assert package == {"local": f"{{{{ env_var('{DBT_PACKAGE_ENV}') }}}}"}
+
+
+def test_prepare_installs_the_privacy_package_named_by_the_variable(project):
+    # dbt deps renders env_var() in packages.yml: commons-assets sets it, so parsing the new project works
+    from commons_assets.dbt.project import ensure_manifest
+
+    ensure_manifest(project.directory)
+    assert (project.directory / "dbt_packages" / "commons_privacy" / "macros").is_dir()
+    manifest = json.loads((project.directory / "target" / "manifest.json").read_text())
+    assert "macro.commons_privacy.layer_schema_name" in manifest["macros"]
+
+
+def test_the_schema_name_rule_has_one_home():
+    # dbt honours generate_schema_name only in the root project: both root macros delegate to the package's
+    from commons_assets.dbt.project import DBT_PACKAGE_DIR
+    from commons_assets.scaffold import GENERATE_SCHEMA_NAME
+    from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR
+
+    bundled = (BUNDLED_DBT_PROJECT_DIR / "macros" / "generate_schema_name.sql").read_text()
+    assert bundled == GENERATE_SCHEMA_NAME
+    assert "commons_privacy.layer_schema_name(" in GENERATE_SCHEMA_NAME and "target.schema" not in bundled
+    assert "macro layer_schema_name(" in (DBT_PACKAGE_DIR / "macros" / "schema_name.sql").read_text()
+
+
+def test_layers_land_in_the_target_schema_and_their_name(manifest):
+    # the package's rule, through the demo's root macro: <COMMONS_DBT_SCHEMA>_<layer>
+    schemas = {n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert schemas == {"test_commons_staging", "test_commons_intermediate", "test_commons_open_data"}
+
+
 def test_init_refuses_a_non_empty_folder_and_a_missing_schema(warehouse_info, tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "README.md").write_text("x")
@@ -92,17 +131,17 @@ def test_names_suggest_classes_as_anon_detect_does(name, cls):
 @pytest.mark.e2e
 def test_a_copy_of_the_demo_project_elsewhere_releases(warehouse_info, tmp_path):
     # the service's project lives outside this repository: COMMONS_DBT_PROJECT_DIR is all it takes, and the
-    # privacy package is found by the path its packages.yml names
+    # privacy package is found through the variable its packages.yml names, which commons-assets sets
     import shutil
 
-    from commons_assets.dbt.project import DBT_PACKAGE_DIR
+    from commons_assets.scaffold import PACKAGES_YML
     from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR
     from tests.conftest import DEMO_WEEK
 
     copy = tmp_path / "signalo-elsewhere"
     ignored = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml")
     shutil.copytree(BUNDLED_DBT_PROJECT_DIR, copy, ignore=ignored)
-    (copy / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE_DIR}\n")
+    (copy / "packages.yml").write_text(PACKAGES_YML)  # what init writes: no path of this machine
     target = tmp_path / "releases"
     env = {**os.environ, "COMMONS_DBT_PROJECT_DIR": str(copy)}
     done = subprocess.run(
