@@ -296,14 +296,14 @@ commons_assets:
       connect_timeout: 10
 """
 
-PACKAGES_YML = """\
+PACKAGES_YML = f"""\
 # The privacy macros (commons_privacy.to_iso_week, age_band, suppress_small_groups…) and generic tests ship with
 # commons-assets. Their folder is named through an environment variable that commons-assets sets for every dbt
 # command it runs (release, validate, prepare, `commons-assets dbt …`): this project, committed to the service's
 # repository, holds no path of one machine, and always uses the macros of the installed commons-assets.
 packages:
-  - local: "{{ env_var('%s') }}"
-""" % DBT_PACKAGE_ENV
+  - local: "{{{{ env_var('{DBT_PACKAGE_ENV}') }}}}"
+"""
 
 # The root project's schema-name macro: dbt honours it only there, so it delegates to the package, where the
 # rule lives. The bundled demo's macros/generate_schema_name.sql is this same text (a test compares them).
