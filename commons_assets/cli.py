@@ -102,6 +102,9 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     prepare_dagster_home()
     ensure_manifest()
     from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
+    from commons_assets.service import load_service
+
+    load_service()  # a missing vars.service key stops validate too, before a run, not only the export
 
     job = defs.resolve_job_def(JOB_NAME if publish else VALIDATION_JOB_NAME)
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

@@ -152,3 +152,26 @@ def test_a_copy_of_the_demo_project_elsewhere_releases(warehouse_info, tmp_path)
     assert (copy / "target" / "manifest.json").is_file()  # parsed there, not in the bundled project
     assert (copy / "dbt_packages" / "commons_privacy").exists()
     assert list(target.rglob("*.csv"))
+
+
+def test_validate_stops_on_a_missing_service_key_before_any_run(warehouse_info, tmp_path):
+    # `validate` is a service's CI: what would stop the release's export must stop it too, naming the key
+    import shutil
+
+    from commons_assets.scaffold import PACKAGES_YML
+    from commons_assets.settings import BUNDLED_DBT_PROJECT_DIR
+
+    copy = tmp_path / "no-service-block"
+    ignored = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml")
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, copy, ignore=ignored)
+    (copy / "packages.yml").write_text(PACKAGES_YML)
+    project = yaml.safe_load((copy / "dbt_project.yml").read_text())
+    del project["vars"]["service"]["contact"]
+    (copy / "dbt_project.yml").write_text(yaml.safe_dump(project, allow_unicode=True, sort_keys=False))
+    env = {**os.environ, "COMMONS_DBT_PROJECT_DIR": str(copy)}
+    done = subprocess.run(
+        [sys.executable, "-m", "commons_assets.cli", "validate"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "vars.service.contact: missing" in done.stderr and "Traceback" not in done.stderr
+    assert not list((copy / "target").glob("*-*-*/manifest.json"))  # no Dagster run started a dbt build
