@@ -314,7 +314,7 @@ GENERATE_SCHEMA_NAME = """\
 {%- endmacro %}
 """
 
-_GITIGNORE = "target/\nlogs/\ndbt_packages/\npackage-lock.yml\n.commons/\nreleases/\n.env\n"
+_GITIGNORE = "target/\nlogs/\ndbt_packages/\npackage-lock.yml\n.user.yml\n.commons/\nreleases/\n.env\n"
 
 
 def init_project(directory: Path, *, schema: str, info) -> InitResult:

@@ -144,3 +144,41 @@ def test_the_adoption_guide_followed_word_for_word_leads_to_a_first_release(fres
         assert (release / name).is_file(), name
     [csv] = (release / "signalements-par-semaine").glob("*.csv")
     assert len(csv.read_text(encoding="utf-8").splitlines()) > 1  # a header and rows
+
+    # The table's lineage row, for real, through `validate` (a service's CI): the free-text message reaches a
+    # published column whose values do not change (coalesce of a non-null label), so only lineage can block.
+    _plant(repository, "open-data/models/staging/app/stg_service__reports.sql", "category_code,\n", "message,\n")
+    _plant(
+        repository,
+        "open-data/models/intermediate/int_reports__generalised.sql",
+        "categories.category_label,",
+        "coalesce(categories.category_label, reports.message) as category_label,",
+        replace=True,
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", "commons-assets validate"],
+        cwd=repository,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "BLOCKED" in output, output[-3000:]
+    for fragment in _table_excerpt("[lineage]"):
+        assert fragment in output, f"{fragment!r} not in the output:\n{output[-3000:]}"
+    assert "models/staging/app/stg_service__reports.sql" in output
+
+
+def _plant(repository: Path, path: str, anchor: str, added: str, replace: bool = False) -> None:
+    file = repository / path
+    text = file.read_text(encoding="utf-8")
+    assert anchor in text, (path, anchor)
+    file.write_text(text.replace(anchor, added if replace else anchor + " " * 8 + added, 1), encoding="utf-8")
+
+
+def _table_excerpt(start: str) -> list[str]:
+    """The fragments (between the ellipses) of the error table's message that starts with `start`."""
+    section = guide_section(README.read_text(encoding="utf-8"))
+    [cell] = [m for m in re.findall(r"^\| `([^`]+)`", section, re.MULTILINE) if m.startswith(start)]
+    return [fragment.strip(" ,.()") for fragment in cell.split("…") if fragment.strip(" ,.()")]
