@@ -276,7 +276,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(f"  {where}: {result.tables} table(s), {result.columns} column(s)")
     print(f"  {result.suggested} column(s) with a suggested privacy class, none confirmed: the release stays")
     print("  blocked until an analyst sets meta.privacy on every column (see privacy_suggested, privacy_reason).")
-    print(f"  next: export COMMONS_DBT_PROJECT_DIR={result.directory}")
+    print(f"  next: confirm each class in {where}, then set COMMONS_DBT_PROJECT_DIR={args.directory} (in .env) and")
+    print("  follow the README's « Adopting commons-assets for your service »")
     return 0
 
 

@@ -296,6 +296,9 @@ commons_assets:
       connect_timeout: 10
 """
 
+# Why a variable: an absolute path ties the project to one machine, and a relative one to where the virtualenv
+# sits beside the repository (it differs between a laptop, CI and a server); the installed commons-assets is the
+# one that knows where its package is, and it runs every dbt command, so it says so at run time.
 PACKAGES_YML = f"""\
 # The privacy macros (commons_privacy.to_iso_week, age_band, suppress_small_groups…) and generic tests ship with
 # commons-assets. Their folder is named through an environment variable that commons-assets sets for every dbt
