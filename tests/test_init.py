@@ -66,6 +66,10 @@ def test_a_release_right_after_init_is_blocked_naming_unconfirmed_columns(projec
     )
     assert done.returncode != 0
     assert "users.email has no meta.privacy" in done.stderr, done.stderr[-2000:]
+    # the scaffolded suggestion is named as one, with the real yml and what to write there
+    yml = project.sources_file.relative_to(project.directory).as_posix()
+    assert "meta.privacy_suggested (direct_identifier) is only a suggestion" in done.stderr
+    assert f"{yml}, table users, column email, by writing `privacy: direct_identifier`" in done.stderr
     assert "Traceback" not in done.stderr
 
 
