@@ -496,9 +496,8 @@ def _per_person(conn, name: str, people: list[int], published_rows: int | None =
     """A record-level table of `published_rows` (default one per entry of `people`) rows in one group, whose
     person-key relation holds `people`."""
     _upstream(conn, f"{name}_upstream", people)
-    select = "select 'Gap'::text as commune, '30-34'::text as tranche_age from generate_series(1, {})".format(
-        published_rows if published_rows is not None else len(people)
-    )
+    rows = published_rows if published_rows is not None else len(people)
+    select = f"select 'Gap'::text as commune, '30-34'::text as tranche_age from generate_series(1, {rows})"
     model = _built(conn, name, select, _PERSON_QI, kind="records", k=11, quasi_identifiers=["commune", "tranche_age"],
                    person_key={"model": f"{name}_upstream", "column": "usager_id"})  # fmt: skip
     return dataclasses.replace(model, person_relation=(PUB, f"{name}_upstream"))
