@@ -539,14 +539,16 @@ def test_an_aggregate_cell_is_measured_in_people_not_in_what_it_counts(source):
     upstream += [("2026-W47", "impots", p) for p in range(1, 12)] + [("2026-W47", "caf", p) for p in (1, 2)]
     source.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUB, "cells_upstream")))
     source.execute(
-        sql.SQL("create table {} as select * from (values {}) as t(semaine, motif, usager_id)").format(
+        # the week under another name than the published one: person_key.columns maps it
+        sql.SQL("create table {} as select * from (values {}) as t(week, motif, usager_id)").format(
             sql.Identifier(PUB, "cells_upstream"), sql.SQL(_rows(*upstream))
         )
     )
     rows = _rows(("2026-W47", "papiers", 12), ("2026-W47", "impots", 11), ("2026-W47", "caf", None))
     model = _built(source, "cells_persons", f"select * from (values {rows}) as t(semaine, motif, nb_rendez_vous)",
                    _PERSON_CELLS, kind="aggregate", k=11, count_columns=["nb_rendez_vous"],
-                   person_key={"model": "cells_upstream", "column": "usager_id"})  # fmt: skip
+                   person_key={"model": "cells_upstream", "column": "usager_id",
+                               "columns": {"semaine": "week"}})  # fmt: skip
     model = dataclasses.replace(model, person_relation=(PUB, "cells_upstream"))
     # the counts alone are all ≥ 11 or suppressed: only the person count finds the cell of three people
     ((column, hits, message),) = _fired(source, model, "small_cells")

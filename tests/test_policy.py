@@ -236,6 +236,7 @@ def test_a_person_key_resolves_to_its_upstream_relation():
         ({"model": "int_nowhere", "column": "user_id"}, "person_key.model 'int_nowhere' is no model"),
         ({"model": "int_users__weekly"}, "meta.publish.person_key.column"),
         ({"model": "cohorts", "column": "user_id"}, "is a published model"),
+        ({"model": "int_users__weekly", "column": "user_id", "columns": {"jour": "day"}}, "names column 'jour'"),
     ],
 )
 def test_a_person_key_that_does_not_resolve_is_refused(person_key, fragment):

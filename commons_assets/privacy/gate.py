@@ -175,11 +175,12 @@ def person_key_problems(conn, model: PublishedModel) -> list[Finding]:
     if not found:
         return [Finding("person_key", key.column, 1, f"{where}: relation {schema}.{name} (model {key.model}) "
                         "does not exist in the warehouse; build it, or fix person_key.model")]
-    missing = [c for c in [key.column, *model.group_columns] if c not in found]
+    missing = [c for c in [key.column, *map(key.upstream, model.group_columns)] if c not in found]
     return [
         Finding("person_key", column, 1, f"{where}: relation {schema}.{name} (model {key.model}) has no column "
-                f"{column!r}; it must hold the person key and, under the published names, every column of a group "
-                f"({', '.join(model.group_columns) or 'none'})")
+                f"{column!r}; it must hold the person key and every column of a group "
+                f"({', '.join(map(key.upstream, model.group_columns)) or 'none'}; person_key.columns maps a published "
+                "column to another name)")
         for column in missing
     ]
 
@@ -199,7 +200,11 @@ def person_key_rules(model: PublishedModel) -> list[Rule]:
     # Both sides as text under the published names, so that a type difference between them cannot fail the
     # union; `group by` takes nulls as equal, as the published groups do.
     keys = sql.SQL("").join(sql.SQL("{c}::text as {c}, ").format(c=sql.Identifier(c)) for c in groups)
+    upstream_keys = sql.SQL("").join(
+        sql.SQL("{u}::text as {c}, ").format(u=sql.Identifier(key.upstream(c)), c=sql.Identifier(c)) for c in groups
+    )
     grouped = sql.SQL("group by {}").format(_ids(groups)) if groups else sql.SQL("")
+    upstream_grouped = sql.SQL("group by {}").format(_ids(map(key.upstream, groups))) if groups else sql.SQL("")
     outer_keys = sql.SQL("").join(sql.SQL("{}, ").format(sql.Identifier(c)) for c in groups)
     if model.spec.kind == "records":
         shown = sql.SQL("count(*)")
@@ -211,11 +216,12 @@ def person_key_rules(model: PublishedModel) -> list[Rule]:
         "select {outer_keys}sum(published) as published, sum(upstream) as upstream, sum(persons) as persons from ("
         "select {keys}{shown} as published, 0 as upstream, 0 as persons from {batch} {grouped} "
         "union all "
-        "select {keys}0 as published, count(*) as upstream, count(distinct {person}) as persons "
-        "from {relation} {grouped}"
+        "select {upstream_keys}0 as published, count(*) as upstream, count(distinct {person}) as persons "
+        "from {relation} {upstream_grouped}"
         ") as u {outer_grouped}"
     ).format(
-        outer_keys=outer_keys, keys=keys, shown=shown, batch=_BATCH_SQL, grouped=grouped,
+        outer_keys=outer_keys, keys=keys, upstream_keys=upstream_keys, shown=shown, batch=_BATCH_SQL,
+        grouped=grouped, upstream_grouped=upstream_grouped,
         person=sql.Identifier(key.column), relation=sql.Identifier(*model.person_relation),
         outer_grouped=sql.SQL("group by {}").format(_ids(groups)) if groups else sql.SQL(""),
     )

@@ -47,12 +47,17 @@ class PersonKeySpec(BaseModel):
     of the published one (never published itself) that holds each published row with the person's key.
 
     The gate groups that model's rows like the published table (records: by its quasi-identifiers; aggregates:
-    by every column but the counts, under the same names) and measures each group in distinct `column` values."""
+    by every column but the counts) and measures each group in distinct `column` values. `columns` maps a
+    published column to the model's column of another name (the mart renames to French); unlisted, the same."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
     column: str = Field(min_length=1)
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    def upstream(self, published_column: str) -> str:
+        return self.columns.get(published_column, published_column)
 
 
 class PublishSpec(BaseModel):
@@ -274,6 +279,12 @@ def load_policy(manifest: Mapping) -> Policy:
         person_relation = None
         if spec.person_key is not None:
             person_relation = _person_relation(manifest, node, spec.person_key, problems)
+            for published_column in spec.person_key.columns:
+                if published_column not in names:
+                    problems.append(
+                        f"model {node['name']}: meta.publish.person_key.columns names column {published_column!r}, "
+                        "which it does not declare"
+                    )
         published.append(
             PublishedModel(
                 name=node["name"],
