@@ -213,6 +213,5 @@ cross join lateral (
 {%- endset -%}
 {% do run_query(guard) %}
 {% do run_query(seed) %}
-{% do adapter.commit() %}
 {{ log("seeded the example's source data in schemas " ~ service ~ " and " ~ directory, info=True) }}
 {% endmacro %}
