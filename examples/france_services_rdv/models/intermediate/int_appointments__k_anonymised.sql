@@ -4,7 +4,9 @@
 -- combinations first lose their département ("autres"), then groups of fewer
 -- than k people are suppressed. Never published: the gate reads the person key
 -- here (meta.publish.person_key of rendez_vous_anonymised).
-{% set quasi_identifiers = ['appointment_week', 'departement_code', 'age_band'] %}
+{% set quasi_identifiers = [
+    'appointment_week', 'departement_code', 'age_band'
+] %}
 {% set k = var('k_anonymity') %}
 
 with
