@@ -92,7 +92,7 @@ def test_a_release_without_usage_or_odbl_says_neither():
     text = readme("2026-W47", _policy(model), _files(model), {}, "abc", "", service=SERVICE)
     assert text.startswith("# Rendez-vous Santé — données ouvertes, semaine 2026-W47")
     assert "Agence exemple" in text and "donnees@agence.exemple.fr" in text
-    assert "« Rendez-vous Santé, Agence exemple »" in text
+    assert "> Rendez-vous Santé, Agence exemple, semaine 2026-W47." in text
     for absent in ("Statistiques d'utilisation", "statistiques.html", "exemption", "ODbL", "fonctionnalité"):
         assert absent not in text, absent
     assert "Licence Ouverte 2.0" in text
@@ -153,9 +153,9 @@ def test_the_risk_report_names_the_declared_unit_never_people_by_default():
     risk = {"kind": "aggregate", "groups": 2, "people_covered": 30, "smallest_group": 12, "k": 11,
             "k_reached": True, "prosecutor_risk_max": 0.08, "prosecutor_risk_average": 0.06, "share_unique": 0.0,
             "suppressed_cells": 0}
-    assert "30 rendez-vous en 2 groupes" in french_summary("rdv", {**risk, "unit": "rendez-vous"})
+    assert "la plus petite compte 12 rendez-vous" in french_summary("rdv", {**risk, "unit": "rendez-vous"})
     assert "personnes" not in french_summary("rdv", risk)
-    assert "30 lignes" in french_summary("rdv", {**risk, "kind": "records"})
+    assert "30 lignes en 2 groupes" in french_summary("rdv", {**risk, "kind": "records"})
 
 
 # --- no Python module names the demo ----------------------------------------------------------------------------

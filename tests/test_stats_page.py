@@ -4,6 +4,7 @@ them (Debian's chromium through Playwright, every non-file request blocked)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import html.parser
 import math
 import re
@@ -215,6 +216,26 @@ def test_a_failed_condition_is_stated_plainly():
 def test_a_dataset_link_must_be_a_web_address():
     with pytest.raises(ValueError, match="http"):
         _render(dataset_url="javascript:alert(1)")
+    with pytest.raises(ValueError, match="http"):
+        _render(datasets=[("Signalements", "javascript:alert(1)")])
+    with pytest.raises(ValueError, match="e-mail"):
+        _render(contact="javascript:alert(1)")
+
+
+DATASETS = [("Signalements de l'espace public", "https://www.data.gouv.fr/fr/datasets/signalements/"),
+            ("Fréquentation <des> fonctionnalités", DATASET_URL)]
+
+
+def test_the_page_links_to_every_dataset_of_the_release_and_to_the_contact():
+    page = _render(datasets=DATASETS, contact="donnees@signalo.exemple.fr")
+    section = page.split('id="licence"')[1]
+    for title, url in DATASETS:
+        assert f'<a href="{url}">{html.escape(title)}</a>' in section
+    assert '<a href="mailto:donnees@signalo.exemple.fr">' in section
+    forge = _render(contact="https://forge.exemple.fr/signalo/issues")
+    assert '<a href="https://forge.exemple.fr/signalo/issues">Contacter' in forge
+    bare = _render()
+    assert 'id="jeux-de-donnees"' not in bare and 'id="contact"' not in bare
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,9 @@ class PublishSpec(BaseModel):
     unit: str | None = Field(default=None, min_length=2)
     # several rows per person: k then counts people (see PersonKeySpec); unset, one row is one person
     person_key: PersonKeySpec | None = None
+    # the version of the published table's schema.json (semver, as schema.data.gouv.fr asks): raise it when a
+    # column is added, renamed or retyped, so that reusers see the change
+    schema_version: str = Field(default="1.0.0", pattern=r"^\d+\.\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ class PublishedColumn:
     data_type: str
     description: str
     required: bool = False
+    # for the reader of schema.json: a short French title (meta.title) and an example value (meta.example) from
+    # the column's yml, and the values its `accepted_values` test allows
+    title: str = ""
+    example: str | int | float | None = None
+    accepted_values: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,7 @@ def load_policy(manifest: Mapping) -> Policy:
                 "commons-assets itself fills it"
             )
 
+    accepted = _accepted_values(manifest)
     published: list[PublishedModel] = []
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") != "model":
@@ -260,6 +269,9 @@ def load_policy(manifest: Mapping) -> Policy:
                     data_type=(column.get("data_type") or "text").lower(),
                     description=(column.get("description") or "").strip(),
                     required=any(c.get("type") == "not_null" for c in column.get("constraints") or []),
+                    title=str(_column_meta(column).get("title") or ""),
+                    example=_column_meta(column).get("example"),
+                    accepted_values=accepted.get((node["unique_id"], name), ()),
                 )
             )
         names = {c.name for c in columns}
@@ -340,6 +352,25 @@ def _ancestors(manifest: Mapping, unique_id: str) -> set[str]:
                 seen.add(parent)
                 todo.append(parent)
     return seen
+
+
+def _column_meta(column: Mapping) -> Mapping:
+    return (column.get("config") or {}).get("meta") or column.get("meta") or {}
+
+
+def _accepted_values(manifest: Mapping) -> dict[tuple[str, str], tuple]:
+    """{(model unique_id, column): values} of every `accepted_values` test in the manifest."""
+    found: dict[tuple[str, str], tuple] = {}
+    for node in manifest.get("nodes", {}).values():
+        metadata = node.get("test_metadata") or {}
+        if node.get("resource_type") != "test" or metadata.get("name") != "accepted_values":
+            continue
+        kwargs = metadata.get("kwargs") or {}
+        model = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes") or []), None)
+        column = kwargs.get("column_name") or node.get("column_name")
+        if model and column and isinstance(kwargs.get("values"), list):
+            found[(model, column)] = tuple(kwargs["values"])
+    return found
 
 
 INFRASTRUCTURE_MARK = {"commons": "infrastructure"}

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commons_assets.french import NNBSP as _NNBSP
+from commons_assets.french import integer as _int_fr
 from commons_assets.week import TIMEZONE as SERVICE_TIMEZONE
 from commons_assets.week import Week
 
@@ -42,15 +44,10 @@ OTHER_COLOUR = "#666666"
 DASHES = ("", "8 4", "2 3")
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
            "novembre", "décembre")
-_NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _int_fr(value: int) -> str:
-    return f"{value:,}".replace(",", _NNBSP)
 
 
 def _day_fr(day: dt.date, weekday: bool = False, year: bool = True) -> str:
@@ -481,6 +478,8 @@ def render_stats_page(
     licence_url: str | None = LICENCE_URL,
     citation: str | None = None,
     total_code: str = TOTAL_CODE,
+    contact: str | None = None,
+    datasets: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The page for the release of ISO week `week` (e.g. "2026-W47").
 
@@ -488,10 +487,17 @@ def render_stats_page(
     feature, feature_label, events, visits, visitors; None for a suppressed count; a `total` row per week
     is the weekly total, not a feature). Weeks after `week` are left out. `generated_at` is shown in Paris
     time (a naive datetime is taken as Paris time). `exemption` is a list of ExemptionCondition (or dicts with
-    code, label, holds, measured and optionally source); None means « not checked »."""
+    code, label, holds, measured and optionally source); None means « not checked ». `contact` (an e-mail address
+    or an http(s) URL) and `datasets`, the (title, page URL) of every dataset of the release, are linked from
+    the « Données et licence » section."""
     Week.parse(week)  # fails early on a malformed week
     if dataset_url is not None and not dataset_url.startswith(("https://", "http://")):
         raise ValueError("dataset_url must be an http(s) address")
+    for _, url in datasets:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("a dataset's page must be an http(s) address")
+    if contact is not None and "@" not in contact and not contact.startswith(("https://", "http://")):
+        raise ValueError("contact must be an e-mail address or an http(s) address")
     data = _Data(rows, week, total_code)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=TIMEZONE)
@@ -549,6 +555,16 @@ def render_stats_page(
         else "<p>Les données de cette page accompagnent chaque publication hebdomadaire du service "
         "(fichiers CSV et Parquet, avec leur description).</p>"
     )
+    if datasets:
+        dataset += (
+            '<p>Les jeux de données de cette publication sur data.gouv.fr :</p><ul id="jeux-de-donnees">'
+            + "".join(f'<li><a href="{_e(url)}">{_e(name)}</a></li>' for name, url in datasets)
+            + "</ul>"
+        )
+    if contact:
+        href = contact if contact.startswith(("https://", "http://")) else f"mailto:{contact}"
+        dataset += (f'<p id="contact">Une question, une erreur à signaler ? <a href="{_e(href)}">Contacter '
+                    f"l'équipe du service</a>.</p>")
     licence = (
         '<section aria-labelledby="licence"><h2 id="licence">Données et licence</h2>'
         + dataset
