@@ -55,6 +55,17 @@ def test_the_example_publishes_its_own_datasets_and_nothing_of_signalo(release):
     assert {r["name"] for r in package["resources"]} >= set(DATASETS)
 
 
+def test_the_example_release_validates_as_a_reuser_checks_it(release):
+    from frictionless import Package
+
+    report = Package(str(release / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:20]
+    package = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
+    assert {r["name"]: r["licenses"][0]["name"] for r in package["resources"] if r["name"] in DATASETS} == {
+        dataset: "lov2" for dataset in DATASETS
+    }
+
+
 def test_every_published_group_stands_for_at_least_k_people(release, example_service):
     rows = _csv(release, "rendez-vous-france-services")
     (built,) = _query(example_service, f"select count(*) from {OPEN_DATA}.rendez_vous_anonymised")[0]
