@@ -213,6 +213,17 @@ def test_a_failed_condition_is_stated_plainly():
     assert page.count("✗ non") == 1 and page.count("✓ oui") == 2
 
 
+def test_an_unmeasured_condition_is_never_shown_as_met():
+    exemption = [EXEMPTION[0], ExemptionCondition(
+        "visitor_id_lifetime", "Identifiants de visiteur utilisés au plus 13 mois", None,
+        "non mesuré : aucune colonne d'identifiant de visiteur déclarée (meta.usage_event: visitor)")]
+    page = _render(exemption=exemption)
+    assert "1 condition sur 2 n'a pas pu être mesurée" in page
+    assert page.count("✓ oui") == 1 and page.count("✗ non") == 0
+    assert '<td class="status ko">non mesuré</td>' in page
+    assert "conditions vérifiées sont remplies" not in page
+
+
 def test_a_dataset_link_must_be_a_web_address():
     with pytest.raises(ValueError, match="http"):
         _render(dataset_url="javascript:alert(1)")

@@ -185,6 +185,22 @@ def _source_yml_hint(table: str, column: str, yml: str | None = None) -> str:
     )
 
 
+def _meta(column: Mapping) -> dict:
+    """A column's meta, wherever dbt put it (`meta` or `config.meta`, depending on how the yml wrote it)."""
+    return {**((column.get("config") or {}).get("meta") or {}), **(column.get("meta") or {})}
+
+
+def _unconfirmed_message(table: str, column: str, suggested: str, yml: str | None) -> str:
+    """A column `commons-assets init` scaffolded and nobody confirmed: its suggestion is not a class, so that
+    only a person who has read the column decides what may happen to it."""
+    return (
+        f"source column {table}.{column} has no meta.privacy: its meta.privacy_suggested ({suggested}) is only a "
+        f"suggestion and never counts as a class. Read the column, then confirm it in "
+        f"{yml or 'the sources yml that declares it'}, table {table}, column {column}, by writing "
+        f"`privacy: {suggested}` in its meta (or another of {', '.join(sorted(SOURCE_CLASSES))})"
+    )
+
+
 def load_policy(manifest: Mapping) -> Policy:
     """Build the policy from a dbt manifest; raise PolicyError naming every problem found."""
     problems: list[str] = []
@@ -216,8 +232,11 @@ def load_policy(manifest: Mapping) -> Policy:
             source_files[key] = yml
         for name, cls in columns.items():
             if cls is None:
+                suggested = _meta(source["columns"][name]).get("privacy_suggested")
                 problems.append(
-                    f"source column {key}.{name} has no meta.privacy: " + _source_yml_hint(key, name, yml)
+                    _unconfirmed_message(key, name, suggested, yml)
+                    if suggested in SOURCE_CLASSES
+                    else f"source column {key}.{name} has no meta.privacy: " + _source_yml_hint(key, name, yml)
                 )
         if not columns:
             problems.append(

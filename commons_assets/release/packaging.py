@@ -380,7 +380,8 @@ def readme(
             "qui revient plusieurs semaines, ou qui utilise plusieurs fonctionnalités, compte dans chacune ; "
             "additionner des lignes ne donne donc pas un nombre de personnes.",
             "",
-            "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
+            "Conditions de l'exemption de consentement, pour chaque source de mesure d'audience déclarée "
+            "(« non mesuré » : rien ne permettait de la vérifier) :",
             "",
             exemption_table or "(non mesurées)",
             "",

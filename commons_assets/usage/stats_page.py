@@ -378,12 +378,20 @@ def _exemption_section(exemption: Sequence[Any] | None) -> str:
         return intro + "<p>Ces conditions n'ont pas été vérifiées pour cette publication.</p>"
     if not exemption:
         return intro + "<p>Aucune source de mesure n'a été vérifiée pour cette publication.</p>"
-    failed = [c for c in exemption if not _field(c, "holds")]
+    # holds None: not measured (nothing declared, nothing to measure): never shown as met, not counted as broken
+    failed = [c for c in exemption if _field(c, "holds") is False]
+    unmeasured = [c for c in exemption if _field(c, "holds") is None]
     if failed:
         verdict = (
             f'<p class="verdict ko"><strong>{len(failed)} condition{"s" if len(failed) > 1 else ""} sur '
             f"{len(exemption)} n'{'est' if len(failed) == 1 else 'sont'} pas remplie{'s' if len(failed) > 1 else ''}"
             "</strong> : la mesure ne remplit pas, en l'état, les conditions de l'exemption.</p>"
+        )
+    elif unmeasured:
+        verdict = (
+            f'<p class="verdict ko"><strong>{len(unmeasured)} condition{"s" if len(unmeasured) > 1 else ""} sur '
+            f"{len(exemption)} n'{'a' if len(unmeasured) == 1 else 'ont'} pas pu être "
+            f"mesurée{'s' if len(unmeasured) > 1 else ''}</strong> : les autres sont remplies.</p>"
         )
     else:
         verdict = (
@@ -391,9 +399,12 @@ def _exemption_section(exemption: Sequence[Any] | None) -> str:
         )
     rows = []
     for condition in exemption:
-        holds = bool(_field(condition, "holds"))
+        holds = _field(condition, "holds")
         source = _field(condition, "source") if _has_source(condition) else ""
-        status = ('<td class="status ok">✓ oui</td>' if holds else '<td class="status ko">✗ non</td>')
+        if holds is None:
+            status = '<td class="status ko">non mesuré</td>'
+        else:
+            status = '<td class="status ok">✓ oui</td>' if holds else '<td class="status ko">✗ non</td>'
         rows.append(
             f'<tr><th scope="row">{_e(_field(condition, "label"))}</th><td>{_e(source)}</td>'
             f"<td>{_e(_field(condition, 'measured'))}</td>{status}</tr>"
