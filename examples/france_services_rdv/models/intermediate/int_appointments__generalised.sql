@@ -1,6 +1,7 @@
 -- One row per appointment up to the end of the released week, with its
 -- quasi-identifiers generalised: ISO week (Europe/Paris), département of the
 -- counter, ten-year age band of the person on the day (80 and over pooled).
+-- The start time is naive UTC: the macros read it in the declared source zone.
 with
 
 appointments as (
@@ -25,7 +26,7 @@ final as (
             as departement_code,
         {{ commons_privacy.age_band(
             'users.birth_date',
-            "(appointments.starts_at at time zone 'Europe/Paris')::date",
+            commons_privacy.to_local_date('appointments.starts_at'),
             10,
             80
         ) }} as age_band,
@@ -35,7 +36,8 @@ final as (
         on appointments.user_id = users.user_id
     inner join structures
         on appointments.structure_id = structures.structure_id
-    where appointments.starts_at < {{ commons_privacy.release_week_end() }}
+    where
+        {{ commons_privacy.before_release_week_end('appointments.starts_at') }}
 )
 
 select * from final

@@ -1,6 +1,6 @@
 -- The application stores naive UTC timestamps (timestamp without time zone):
--- they become timestamptz here, once, so that every later model computes weeks
--- in Europe/Paris from the right instant. The agent's notes are never selected.
+-- they stay as they are; the privacy macros read them in
+-- vars.service.source_timezone. The agent's notes are never selected.
 with
 
 source as (
@@ -12,7 +12,7 @@ final as (
         id as appointment_id,
         user_id,
         structure_id,
-        starts_at at time zone 'UTC' as starts_at,
+        starts_at,
         status as appointment_status
     from source
 )
