@@ -303,3 +303,54 @@ def fresh_demo(request, pg_server, warehouse_info) -> Iterator[dict[str, int]]:
     with _warehouse(info):
         yield dict(pg_server.demo_counts)
     pg_servers.drop(info)
+
+
+# ------------------------------------------------------------------------------------ the second example
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "examples" / "france_services_rdv"
+EXAMPLE_SCHEMA = "rdv"  # the example's own schema (its COMMONS_SOURCE_SCHEMA); its directory schema is `annuaire`
+EXAMPLE_WEEK = "2026-W47"  # its seed has fixed dates, from 2026-W40 to 2026-W48
+
+
+class ExampleService:
+    """The second example service in a module's database, and a copy of its dbt project that the module's
+    commands are pointed at (COMMONS_DBT_PROJECT_DIR)."""
+
+    def __init__(self, info, project: Path) -> None:
+        self.info = info
+        self.project = project
+        self.env = {**os.environ, "COMMONS_WAREHOUSE_URL": _url(info), "COMMONS_DBT_PROJECT_DIR": str(project),
+                    "COMMONS_SOURCE_SCHEMA": EXAMPLE_SCHEMA}  # fmt: skip
+
+    def cli(self, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+        """`commons-assets ARGS` on this example, in a process of its own (as a service's analyst runs it)."""
+        return subprocess.run(
+            [sys.executable, "-m", "commons_assets.cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+
+def example_project_copy(directory: Path) -> Path:
+    """A copy of the example's dbt project, its privacy package named by absolute path. The commands parse a
+    project into its own target folder: each module works on a copy, so that no two workers share one, and a
+    test may edit its copy (an unconfirmed class, a leaking model) without touching the repository's."""
+    import shutil
+
+    from commons_assets.dbt.project import DBT_PACKAGE_DIR
+
+    ignored = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml")
+    shutil.copytree(EXAMPLE_PROJECT, directory, ignore=ignored)
+    (directory / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE_DIR}\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def example_service(warehouse_info, tmp_path_factory) -> ExampleService:
+    """The second example (« Rendez-vous France services ») seeded into this module's database by its own
+    `seed_source` macro, as its README says: a clone of the template, so Signalo's schema is there too,
+    untouched, and must never leak into the example's release. Module-scoped: seeding and parsing cost a dbt
+    run each (seconds), and the example's tests only read the source."""
+    example = ExampleService(warehouse_info, example_project_copy(tmp_path_factory.mktemp("example") / "rdv"))
+    done = example.cli("dbt", "run-operation", "seed_source")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return example

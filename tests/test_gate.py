@@ -11,6 +11,7 @@ distinct sensitive values, a count of exactly k, two suppressed cells beside a t
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import psycopg
@@ -471,6 +472,114 @@ def test_rules_without_a_join_run_through_gx(source, warehouse_info):
     """GX aliases the batch itself in a query without a JOIN: the gate must not add a second alias there (it
     did, and every such rule, k-anonymity included, failed to run and blocked every release)."""
     model = _built(source, "k_gx", _K_BREAK, _QI, kind="records", k=3, quasi_identifiers=["commune", "tranche_age"])
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+    assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]
+
+
+# k counts people, not rows (meta.publish.person_key): the groups are measured in distinct persons on a relation
+# upstream of the published table, never published, grouped like it. k = 11 as in production.
+_PERSON_QI = {"commune": "quasi_identifier", "tranche_age": "quasi_identifier"}
+
+
+def _upstream(conn, name: str, people: list[int], commune: str = "Gap") -> None:
+    """The person-key relation: one row per published row, with the person it belongs to."""
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUB, name)))
+    conn.execute(
+        sql.SQL("create table {} as select * from (values {}) as t(commune, tranche_age, usager_id)").format(
+            sql.Identifier(PUB, name), sql.SQL(_rows(*[(commune, "30-34", p) for p in people]))
+        )
+    )
+
+
+def _per_person(conn, name: str, people: list[int], published_rows: int | None = None) -> PublishedModel:
+    """A record-level table of `published_rows` (default one per entry of `people`) rows in one group, whose
+    person-key relation holds `people`."""
+    _upstream(conn, f"{name}_upstream", people)
+    rows = published_rows if published_rows is not None else len(people)
+    select = f"select 'Gap'::text as commune, '30-34'::text as tranche_age from generate_series(1, {rows})"
+    model = _built(conn, name, select, _PERSON_QI, kind="records", k=11, quasi_identifiers=["commune", "tranche_age"],
+                   person_key={"model": f"{name}_upstream", "column": "usager_id"})  # fmt: skip
+    return dataclasses.replace(model, person_relation=(PUB, f"{name}_upstream"))
+
+
+def test_eleven_rows_of_fewer_than_eleven_people_block(source):
+    # eleven weekly appointments of three people: eleven rows, three people
+    model = _per_person(source, "persons_break", [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
+    ((column, hits, message),) = _fired(source, model, "k_anonymity")
+    assert (column, hits) == ("commune, tranche_age", 1)
+    assert "fewer than k=11 persons" in message and "usager_id" in message and "Gap" not in message
+    assert _fired(source, model, "person_key") == []
+
+
+def test_eleven_rows_of_eleven_people_pass(source):
+    model = _per_person(source, "persons_near", list(range(1, 12)))
+    assert _fired(source, model, "k_anonymity") == []
+    assert _fired(source, model, "person_key") == []
+
+
+def test_a_person_key_relation_that_does_not_hold_the_published_rows_blocks(source):
+    # eleven people upstream, but fifteen rows published: the relation cannot stand for the published groups
+    model = _per_person(source, "persons_mismatch", list(range(1, 12)), published_rows=15)
+    assert [(c, n) for c, n, _ in _fired(source, model, "person_key")] == [("usager_id", 1)]
+
+
+def test_a_published_group_missing_from_the_person_key_relation_counts_no_one(source):
+    model = _per_person(source, "persons_absent", list(range(1, 12)))
+    _upstream(source, "persons_absent_upstream", list(range(1, 12)), commune="Lyon")
+    assert [(c, n) for c, n, _ in _fired(source, model, "k_anonymity")] == [("commune, tranche_age", 1)]
+
+
+_PERSON_CELLS = {"semaine": "public", "motif": "public", "nb_rendez_vous": "count"}
+
+
+def test_an_aggregate_cell_is_measured_in_people_not_in_what_it_counts(source):
+    # upstream: one row per appointment; "papiers" has 12 appointments of 3 people, "impots" 11 people
+    upstream = [("2026-W47", "papiers", p) for p in [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]]
+    upstream += [("2026-W47", "impots", p) for p in range(1, 12)] + [("2026-W47", "caf", p) for p in (1, 2)]
+    source.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUB, "cells_upstream")))
+    source.execute(
+        # the week under another name than the published one: person_key.columns maps it
+        sql.SQL("create table {} as select * from (values {}) as t(week, motif, usager_id)").format(
+            sql.Identifier(PUB, "cells_upstream"), sql.SQL(_rows(*upstream))
+        )
+    )
+    rows = _rows(("2026-W47", "papiers", 12), ("2026-W47", "impots", 11), ("2026-W47", "caf", None))
+    model = _built(source, "cells_persons", f"select * from (values {rows}) as t(semaine, motif, nb_rendez_vous)",
+                   _PERSON_CELLS, kind="aggregate", k=11, count_columns=["nb_rendez_vous"],
+                   person_key={"model": "cells_upstream", "column": "usager_id",
+                               "columns": {"semaine": "week"}})  # fmt: skip
+    model = dataclasses.replace(model, person_relation=(PUB, "cells_upstream"))
+    # the counts alone are all ≥ 11 or suppressed: only the person count finds the cell of three people
+    ((column, hits, message),) = _fired(source, model, "small_cells")
+    assert (column, hits) == ("nb_rendez_vous", 1)
+    assert "fewer than k=11 persons" in message and "papiers" not in message
+
+
+@pytest.mark.parametrize(
+    ("relation", "column", "expected"),
+    [
+        (("test_gate_published", "persons_near_upstream"), "usager_id", []),
+        (("test_gate_published", "persons_near_upstream"), "person_id", [("person_key", "person_id")]),
+        (("test_gate_published", "nowhere"), "usager_id", [("person_key", "usager_id")]),
+    ],
+)
+def test_a_declared_person_key_that_is_not_in_the_warehouse_fails_closed(source, warehouse_info, relation, column,
+                                                                         expected):  # fmt: skip
+    model = _per_person(source, "persons_near", list(range(1, 12)))
+    spec = model.spec.model_copy(update={"person_key": model.spec.person_key.model_copy(update={"column": column})})
+    model = dataclasses.replace(model, spec=spec, person_relation=relation)
+    assert [(f.check, f.column) for f in gate.person_key_problems(source, model)] == expected
+    if expected:
+        detectors.install_functions(source)
+        findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+        # the problem is named, and nothing passes for want of a person count
+        assert ("person_key", column) in {(f.check, f.column) for f in findings}
+        assert any(relation[1] in f.message for f in findings)
+
+
+def test_person_counts_run_through_gx(source, warehouse_info):
+    model = _per_person(source, "persons_gx", [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
     detectors.install_functions(source)
     findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
     assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]

@@ -221,3 +221,48 @@ def test_the_audit_reads_every_schema_under_the_policy(warehouse_info, db):
         assert "models/staging/crm/_crm__sources.yml" in finding.message
     finally:
         db.execute("drop schema if exists audit_service cascade; drop schema if exists crm cascade")
+
+
+def _with_person_key(person_key: dict, upstream: dict | None = None) -> dict:
+    manifest = _manifest()
+    cohorts = manifest["nodes"]["model.commons_assets.cohorts"]
+    cohorts["config"]["meta"]["publish"]["person_key"] = person_key
+    cohorts["depends_on"] = {"nodes": ["model.commons_assets.int_users__weekly"]}
+    manifest["nodes"]["model.commons_assets.int_users__weekly"] = upstream or {
+        "resource_type": "model",
+        "name": "int_users__weekly",
+        "unique_id": "model.commons_assets.int_users__weekly",
+        "schema": "commons_intermediate",
+        "original_file_path": "models/intermediate/int_users__weekly.sql",
+        "depends_on": {"nodes": []},
+    }
+    return manifest
+
+
+def test_a_person_key_resolves_to_its_upstream_relation():
+    [model] = load_policy(_with_person_key({"model": "int_users__weekly", "column": "user_id"})).published
+    assert model.person_relation == ("commons_intermediate", "int_users__weekly")
+    assert model.spec.person_key.column == "user_id"
+    assert model.group_columns == ["semaine"]  # an aggregate's cell: every column but its counts
+
+
+@pytest.mark.parametrize(
+    ("person_key", "fragment"),
+    [
+        ({"model": "int_nowhere", "column": "user_id"}, "person_key.model 'int_nowhere' is no model"),
+        ({"model": "int_users__weekly"}, "meta.publish.person_key.column"),
+        ({"model": "cohorts", "column": "user_id"}, "is a published model"),
+        ({"model": "int_users__weekly", "column": "user_id", "columns": {"jour": "day"}}, "names column 'jour'"),
+    ],
+)
+def test_a_person_key_that_does_not_resolve_is_refused(person_key, fragment):
+    with pytest.raises(PolicyError) as err:
+        load_policy(_with_person_key(person_key))
+    assert fragment in str(err.value)
+
+
+def test_a_person_key_model_must_be_upstream_of_the_published_one():
+    manifest = _with_person_key({"model": "int_users__weekly", "column": "user_id"})
+    manifest["nodes"]["model.commons_assets.cohorts"]["depends_on"] = {"nodes": []}
+    with pytest.raises(PolicyError, match="is not upstream of cohorts"):
+        load_policy(manifest)

@@ -26,6 +26,29 @@ def _stored(macro: str, value: str) -> str:
     return f"(select {{{{ commons_privacy.{macro}('stored.at') }}}} from (select {value} as at) as stored)"
 
 
+def _rows(people) -> str:
+    """A relation of one row per person key given, all in the same week and département."""
+    values = ", ".join(f"({i}, 'W1', '75', {p})" for i, p in enumerate(people))
+    return f"(values {values}) as t(row_id, week, departement_code, person_id)"
+
+
+def _recoded(person_key: str = "", people=(1, 1, 2)) -> str:
+    recode = (
+        "{{ commons_privacy.recode_small_groups('departement_code', ['week'], 3, \"'autres'\"" + person_key + ") }}"
+    )
+    return f"(select string_agg(recoded, ',') from (select {recode} as recoded from {_rows(people)}) as r)"
+
+
+def _suppressed(person_key: str = "", people=(1, 1, 2), size: bool = False) -> str:
+    query = '{{ commons_privacy.suppress_small_groups("' + _rows(people) + '", [\'week\'], 3' + person_key + ") }}"
+    return f"(select {'max(_group_size)' if size else 'count(*)'} from ({query}) as kept)"
+
+
+def _counted(person_key: str = "", people=(1, 1, 2, 2)) -> str:
+    count = "{{ commons_privacy.suppress_small_count('count(*)', 3" + person_key + ") }}"
+    return f"(select {count} from {_rows(people)})"
+
+
 CASES = {
     "band_35": ("{{ commons_privacy.age_band(\"'1990-06-15'::date\", \"'2026-11-18'::date\") }}", "35-39"),
     "band_90_on_birthday": ("{{ commons_privacy.age_band(\"'1936-11-18'::date\", \"'2026-11-18'::date\") }}", "90+"),
@@ -82,6 +105,18 @@ CASES = {
     "session_time_zone": ("current_setting('TimeZone')", "Pacific/Kiritimati"),
     "small_count_suppressed": ("{{ commons_privacy.suppress_small_count('5', 11) }}", None),
     "count_at_threshold": ("{{ commons_privacy.suppress_small_count('11', 11) }}", 11),
+    # k counts people, not rows (person_key): three rows of two people are a group of two
+    "recode_rows": (_recoded(), "75,75,75"),
+    "recode_persons": (_recoded(", 'person_id'"), "autres,autres,autres"),
+    "recode_three_persons": (_recoded(", 'person_id'", people=(1, 2, 3)), "75,75,75"),
+    "suppress_rows": (_suppressed(), 3),
+    "suppress_persons": (_suppressed(", 'person_id'"), 0),
+    "suppress_three_persons": (_suppressed(", 'person_id'", people=(1, 2, 3)), 3),
+    "suppress_group_size_in_persons": (_suppressed(", 'person_id'", people=(4, 5, 5, 6), size=True), 3),
+    "suppress_null_key_is_one_person": (_suppressed(", 'person_id'", people=("null", "null", 1)), 0),
+    "small_count_rows": (_counted(), 4),
+    "small_count_persons": (_counted(", 'person_id'"), None),
+    "small_count_persons_enough": (_counted(", 'person_id'", people=(1, 2, 3, 3)), 4),
     "ids_differ": ("({{ commons_privacy.release_scoped_id() }}) <> ({{ commons_privacy.release_scoped_id() }})", True),
     "id_length": ("length({{ commons_privacy.release_scoped_id() }})", 36),
 }

@@ -46,7 +46,9 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | (GX results and check metadata hold counts only);                 |
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
 | 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
-| 18 | people, not rows                           | issue 11, item 6 (person key): no test yet                        |
+| 18 | people, not rows                           | test_gate.py (11 rows of 3 people block, 11 people pass; cells);  |
+|    |                                            | test_privacy_macros.py (person_key); test_example_gate.py (the    |
+|    |                                            | second example, macros without it); test_example_release.py      |
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
 |    |                                            | compiled demo SQL); the source_identifier case here covers values |
 |    |                                            | copied verbatim or hashed from direct identifiers                 |

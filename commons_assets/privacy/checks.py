@@ -14,6 +14,11 @@ from commons_assets.warehouse import WarehouseResource
 GATE_CHECK_NAME = "privacy_gate"
 
 
+def _in_persons(model: PublishedModel) -> str:
+    key = model.spec.person_key
+    return f" distinct persons, {key.column} of {key.model}" if key else ""
+
+
 def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key,
@@ -21,7 +26,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         blocking=True,
         description=(
             f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
-            f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
+            f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}{_in_persons(model)}), "
+            "l-diversity, small "
             "cells, secondary suppression, no identifier shared with the previous release, no source identifier, "
             "no column computed from a source's direct identifier or free text (lineage)."
         ),

@@ -136,10 +136,13 @@ def release_id_rules(model: PublishedModel) -> list[Rule]:
 
 
 def k_anonymity_rule(model: PublishedModel) -> Rule | None:
-    """Record-level tables: every combination of quasi-identifiers is shared by at least k rows."""
+    """Record-level tables: every combination of quasi-identifiers is shared by at least k rows, or, with a
+    person key, by at least k distinct persons (person_key_rules)."""
     qis = model.spec.quasi_identifiers
     if model.spec.kind != "records" or not qis:
         return None
+    if model.spec.person_key is not None:
+        return None  # measured in persons instead: person_key_rules
     query = sql.SQL(
         "select 'k_anonymity' as kind, {name} as column_name, count(*) as hits "
         "from (select count(*) as n from {batch} group by {qis}) as g "
@@ -150,6 +153,114 @@ def k_anonymity_rule(model: PublishedModel) -> Rule | None:
         _render(query),
         f"{{model}}: {{hits}} combination(s) of ({{column_name}}) shared by fewer than k={model.spec.k} rows",
     )
+
+
+def person_key_problems(conn, model: PublishedModel) -> list[Finding]:
+    """Fail closed before measuring anything in persons: the declared relation must exist in the warehouse and
+    hold the person key and every column a group is made of, under the published names."""
+    key = model.spec.person_key
+    if key is None:
+        return []
+    where = f"{model.name}: meta.publish.person_key"
+    if model.person_relation is None:
+        return [Finding("person_key", key.column, 1, f"{where}: model {key.model!r} was not resolved")]
+    schema, name = model.person_relation
+    found = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+            (schema, name),
+        ).fetchall()
+    }
+    if not found:
+        return [Finding("person_key", key.column, 1, f"{where}: relation {schema}.{name} (model {key.model}) "
+                        "does not exist in the warehouse; build it, or fix person_key.model")]
+    missing = [c for c in [key.column, *map(key.upstream, model.group_columns)] if c not in found]
+    return [
+        Finding("person_key", column, 1, f"{where}: relation {schema}.{name} (model {key.model}) has no column "
+                f"{column!r}; it must hold the person key and every column of a group "
+                f"({', '.join(map(key.upstream, model.group_columns)) or 'none'}; person_key.columns maps a published "
+                "column to another name)")
+        for column in missing
+    ]
+
+
+def person_key_rules(model: PublishedModel) -> list[Rule]:
+    """With a person key: each published group (records: a combination of quasi-identifiers; aggregates: a
+    cell with a published count) stands for at least k distinct persons, measured on the person-key relation,
+    which is never published, grouped like the published table. A published group missing from that relation
+    counts 0 persons (fail closed); for records, a group whose row count differs between the two means the
+    relation does not hold the published rows, which blocks too."""
+    key = model.spec.person_key
+    if key is None or model.person_relation is None:
+        return []
+    groups = model.group_columns
+    if model.spec.kind == "records" and not groups:
+        return []
+    # Both sides as text under the published names, so that a type difference between them cannot fail the
+    # union; `group by` takes nulls as equal, as the published groups do.
+    keys = sql.SQL("").join(sql.SQL("{c}::text as {c}, ").format(c=sql.Identifier(c)) for c in groups)
+    upstream_keys = sql.SQL("").join(
+        sql.SQL("{u}::text as {c}, ").format(u=sql.Identifier(key.upstream(c)), c=sql.Identifier(c)) for c in groups
+    )
+    grouped = sql.SQL("group by {}").format(_ids(groups)) if groups else sql.SQL("")
+    upstream_grouped = sql.SQL("group by {}").format(_ids(map(key.upstream, groups))) if groups else sql.SQL("")
+    outer_keys = sql.SQL("").join(sql.SQL("{}, ").format(sql.Identifier(c)) for c in groups)
+    if model.spec.kind == "records":
+        shown = sql.SQL("count(*)")
+    else:
+        shown = sql.SQL("count(*) filter (where {})").format(
+            sql.SQL(" or ").join(sql.SQL("{} is not null").format(sql.Identifier(c)) for c in model.spec.count_columns)
+        )
+    measured = sql.SQL(
+        "select {outer_keys}sum(published) as published, sum(upstream) as upstream, sum(persons) as persons from ("
+        "select {keys}{shown} as published, 0 as upstream, 0 as persons from {batch} {grouped} "
+        "union all "
+        "select {upstream_keys}0 as published, count(*) as upstream, count(distinct {person}) as persons "
+        "from {relation} {upstream_grouped}"
+        ") as u {outer_grouped}"
+    ).format(
+        outer_keys=outer_keys, keys=keys, upstream_keys=upstream_keys, shown=shown, batch=_BATCH_SQL,
+        grouped=grouped, upstream_grouped=upstream_grouped,
+        person=sql.Identifier(key.column), relation=sql.Identifier(*model.person_relation),
+        outer_grouped=sql.SQL("group by {}").format(_ids(groups)) if groups else sql.SQL(""),
+    )
+    name = ", ".join(groups) if model.spec.kind == "records" else ", ".join(model.spec.count_columns)
+    check = "k_anonymity" if model.spec.kind == "records" else "small_cells"
+    what = (
+        "combination(s) of ({column_name}) shared by"
+        if model.spec.kind == "records"
+        else "cell(s) of {column_name} published for"
+    )
+    rules = [
+        Rule(
+            check,
+            _render(
+                sql.SQL(
+                    "select {check} as kind, {name} as column_name, count(*) as hits from ({measured}) as g "
+                    "where published > 0 and persons < {k} having count(*) > 0"
+                ).format(
+                    check=sql.Literal(check), name=sql.Literal(name), measured=measured, k=sql.Literal(model.spec.k)
+                )
+            ),
+            f"{{model}}: {{hits}} {what} fewer than k={model.spec.k} persons ({key.column} of {key.model})",
+        )
+    ]
+    if model.spec.kind == "records":
+        rules.append(
+            Rule(
+                "person_key",
+                _render(
+                    sql.SQL(
+                        "select 'person_key' as kind, {name} as column_name, count(*) as hits from ({measured}) as g "
+                        "where published > 0 and upstream <> published having count(*) > 0"
+                    ).format(name=sql.Literal(key.column), measured=measured)
+                ),
+                f"{{model}}: {{hits}} group(s) whose rows differ from those of {key.model}: the person key's model "
+                "must hold the published rows (after recoding and suppression, before release ids are drawn)",
+            )
+        )
+    return rules
 
 
 def l_diversity_rules(model: PublishedModel) -> list[Rule]:
@@ -410,6 +521,7 @@ def build_rules(
         + release_id_rules(model)
         + l_diversity_rules(model)
         + small_cell_rules(model)
+        + person_key_rules(model)
         + secondary_suppression_rules(model)
         + cross_release_rules(model, release_ids)
         + source_identifier_rules(model, policy, source_types)
@@ -562,7 +674,11 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
 
     with psycopg.connect(info.conninfo()) as conn:
         source_types = policy_source_types(conn, policy)
+        problems = person_key_problems(conn, model)
     rules = build_rules(model, policy, release_ids, source_types)
+    if problems:
+        # the groups cannot be measured in persons: say why, and do not run rules that would only fail to run
+        rules = [r for r in rules if r not in person_key_rules(model)]
     expectations = [
         gxe.ExpectTableColumnsToMatchSet(
             column_set=model.column_names, exact_match=True, meta={"check": "allow_list"}
@@ -577,7 +693,7 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
     )
     # COMPLETE is safe here: every query above projects only kinds, column names and counts.
     result = validation.run(result_format="COMPLETE")
-    findings: list[Finding] = []
+    findings: list[Finding] = list(problems)
     for item in result.results:
         if item.success:
             continue

@@ -42,6 +42,24 @@ class TotalSpec(BaseModel):
     measures: list[str]
 
 
+class PersonKeySpec(BaseModel):
+    """Where several published rows can belong to one person (a user's weekly appointments): the model upstream
+    of the published one (never published itself) that holds each published row with the person's key.
+
+    The gate groups that model's rows like the published table (records: by its quasi-identifiers; aggregates:
+    by every column but the counts) and measures each group in distinct `column` values. `columns` maps a
+    published column to the model's column of another name (the mart renames to French); unlisted, the same."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    column: str = Field(min_length=1)
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    def upstream(self, published_column: str) -> str:
+        return self.columns.get(published_column, published_column)
+
+
 class PublishSpec(BaseModel):
     """`meta.publish` of a published model, typed so that a wrong licence fails before anything runs."""
 
@@ -65,6 +83,8 @@ class PublishSpec(BaseModel):
     # what one row (records) or the population count (aggregates) counts, in French and in the plural
     # (« signalements », « personnes »): the risk report's unit. Unset: « lignes » / « unités comptées ».
     unit: str | None = Field(default=None, min_length=2)
+    # several rows per person: k then counts people (see PersonKeySpec); unset, one row is one person
+    person_key: PersonKeySpec | None = None
     # the version of the published table's schema.json (semver, as schema.data.gouv.fr asks): raise it when a
     # column is added, renamed or retyped, so that reusers see the change
     schema_version: str = Field(default="1.0.0", pattern=r"^\d+\.\d+\.\d+$")
@@ -92,10 +112,20 @@ class PublishedModel:
     relation: str  # schema.name, quoted for SQL
     spec: PublishSpec
     columns: tuple[PublishedColumn, ...]
+    # (schema, name) of spec.person_key's model, resolved from the manifest (None without a person key)
+    person_relation: tuple[str, str] | None = None
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def group_columns(self) -> list[str]:
+        """What one group is, for a person count: the quasi-identifiers of records, every column but the
+        counts of an aggregate (one published row is one cell)."""
+        if self.spec.kind == "records":
+            return list(self.spec.quasi_identifiers)
+        return [c for c in self.column_names if c not in self.spec.count_columns]
 
     @property
     def dataset(self) -> str:
@@ -277,6 +307,15 @@ def load_policy(manifest: Mapping) -> Policy:
                 )
         if not columns:
             problems.append(f"published model {node['name']} declares no columns: its yml is the allow-list")
+        person_relation = None
+        if spec.person_key is not None:
+            person_relation = _person_relation(manifest, node, spec.person_key, problems)
+            for published_column in spec.person_key.columns:
+                if published_column not in names:
+                    problems.append(
+                        f"model {node['name']}: meta.publish.person_key.columns names column {published_column!r}, "
+                        "which it does not declare"
+                    )
         published.append(
             PublishedModel(
                 name=node["name"],
@@ -285,6 +324,7 @@ def load_policy(manifest: Mapping) -> Policy:
                 relation=sql.Identifier(node["schema"], node.get("alias") or node["name"]).as_string(None),
                 spec=spec,
                 columns=tuple(columns),
+                person_relation=person_relation,
             )
         )
     datasets = [m.dataset for m in published]
@@ -299,6 +339,38 @@ def load_policy(manifest: Mapping) -> Policy:
         source_files=source_files,
         source_names=source_names,
     )
+
+
+def _person_relation(
+    manifest: Mapping, node: Mapping, person_key: PersonKeySpec, problems: list[str]
+) -> tuple[str, str] | None:
+    """The quoted relation of `meta.publish.person_key.model`: a model upstream of the published one and never
+    published itself (the person keys it holds must stay in the warehouse)."""
+    where = f"model {node['name']}: meta.publish.person_key.model {person_key.model!r}"
+    models = {n["name"]: n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"}
+    upstream = models.get(person_key.model)
+    if upstream is None:
+        problems.append(f"{where} is no model of the dbt project")
+        return None
+    if PUBLISHED_PATH_PREFIX in upstream.get("original_file_path", ""):
+        problems.append(f"{where} is a published model: the person key must be read on a relation never published")
+        return None
+    if upstream["unique_id"] not in _ancestors(manifest, node["unique_id"]):
+        problems.append(f"{where} is not upstream of {node['name']}: it must hold the published rows")
+        return None
+    return upstream["schema"], upstream.get("alias") or upstream["name"]
+
+
+def _ancestors(manifest: Mapping, unique_id: str) -> set[str]:
+    nodes = manifest.get("nodes", {})
+    seen: set[str] = set()
+    todo = [unique_id]
+    while todo:
+        for parent in (nodes.get(todo.pop(), {}).get("depends_on") or {}).get("nodes", []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
 
 
 def _column_meta(column: Mapping) -> Mapping:

@@ -4,32 +4,72 @@
     k, `column` takes `recode_value` (generalise before deleting: a rare département becomes "autres").
 
     suppress_small_groups: a query over `relation` keeping only rows whose quasi-identifier combination is
-    shared by at least k rows; it adds the column `_group_size`, which final CTEs leave out. -#}
+    shared by at least k rows; it adds the column `_group_size`, which final CTEs leave out.
 
-{% macro recode_small_groups(column, quasi_identifiers, k, recode_value) -%}
+    person_key (optional, both): where several rows can belong to one person (a user's weekly appointments),
+    the column that identifies the person; groups are then measured in distinct persons, not rows, since
+    eleven appointments of two people would otherwise pass for eleven people. -#}
+
+{#- The number of distinct `person_key` values in each group, as a window expression (PostgreSQL has no
+    `count(distinct …) over`): the rank of the last value counted upwards plus downwards. A null key counts
+    as one person, which can only make a group look smaller (it errs towards suppressing). -#}
+{% macro distinct_persons_over(person_key, quasi_identifiers) -%}
+    (
+        dense_rank() over (
+            partition by {{ quasi_identifiers | join(', ') }}
+            order by {{ person_key }} asc
+        )
+        + dense_rank() over (
+            partition by {{ quasi_identifiers | join(', ') }}
+            order by {{ person_key }} desc
+        )
+        - 1
+    )
+{%- endmacro %}
+
+{#- The size of each quasi-identifier group: rows, or distinct persons with `person_key`. -#}
+{% macro group_size_over(quasi_identifiers, person_key=none) -%}
+    {%- if person_key is none -%}
+        count(*) over (partition by {{ quasi_identifiers | join(', ') }})
+    {%- else -%}
+        {{ commons_privacy.distinct_persons_over(person_key, quasi_identifiers) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro recode_small_groups(
+    column, quasi_identifiers, k, recode_value, person_key=none
+) -%}
     case
-        when count(*) over (partition by {{ quasi_identifiers | join(', ') }}) < {{ k }}
+        when {{ commons_privacy.group_size_over(quasi_identifiers, person_key) }} < {{ k }}
             then {{ recode_value }}
         else {{ column }}
     end
 {%- endmacro %}
 
-{% macro suppress_small_groups(relation, quasi_identifiers, k) -%}
+{% macro suppress_small_groups(relation, quasi_identifiers, k, person_key=none) -%}
     select *
     from (
         select
             *,
-            count(*) over (
-                partition by {{ quasi_identifiers | join(', ') }}
-            ) as _group_size
+            {{ commons_privacy.group_size_over(quasi_identifiers, person_key) }}
+                as _group_size
         from {{ relation }}
     ) as grouped
     where _group_size >= {{ k }}
 {%- endmacro %}
 
-{#- Small-cell suppression in aggregates: a count under k is published as null (« secret statistique »). -#}
-{% macro suppress_small_count(count_expression, k) -%}
+{#- Small-cell suppression in aggregates: a count under k is published as null (« secret statistique »).
+    With `person_key`, an aggregate expression too, the cell is published only where it stands for at least k
+    distinct persons, whatever it counts (eleven appointments of two people are suppressed). -#}
+{% macro suppress_small_count(count_expression, k, person_key=none) -%}
+    {%- if person_key is none -%}
     case when ({{ count_expression }}) >= {{ k }} then ({{ count_expression }}) end
+    {%- else -%}
+    case
+        when count(distinct {{ person_key }}) >= {{ k }}
+            then ({{ count_expression }})
+    end
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Secondary suppression, for an aggregate that publishes a total row per group: where exactly one cell of a
