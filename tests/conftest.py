@@ -43,7 +43,7 @@ SOURCE_SCHEMA = "test_service"
 URL_SETTING = "COMMONS_WAREHOUSE_URL"
 DEFAULT_PG = "18"
 # Tests marked with these markers are not about the PostgreSQL version: they run on the default one only.
-_NOT_VERSIONED = ("ui", "datagouv", "walkthrough")
+_NOT_VERSIONED = ("ui", "datagouv", "one_version")
 _OWNED_RUN_DIR = pytest.StashKey[Path]()
 _UDATA_BUILDER = pytest.StashKey[subprocess.Popen]()
 _FRESH_INFO = pytest.StashKey[object]()
@@ -91,8 +91,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _versioned(item_or_function) -> bool:
     """Does this test run on every PostgreSQL version? End-to-end tests and those marked `pg_matrix` do, except
-    those whose subject is the UI, data.gouv.fr or a document followed step by step (the SQL they run is
-    already run on both versions by the other end-to-end tests)."""
+    those whose subject is the UI, data.gouv.fr, or is not our SQL on each version (`one_version`: the README's
+    guide followed step by step, the second example's blocking cases, whose rules other tests run on both)."""
     marks = {m.name for m in item_or_function.iter_markers()}
     return bool(marks & {"e2e", "pg_matrix"}) and not marks & set(_NOT_VERSIONED)
 

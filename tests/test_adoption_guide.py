@@ -111,7 +111,7 @@ def _guide_env(venv_bin: Path) -> dict[str, str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.walkthrough
+@pytest.mark.one_version
 def test_the_adoption_guide_followed_word_for_word_leads_to_a_first_release(fresh_demo, db, tmp_path):
     from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 

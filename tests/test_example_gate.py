@@ -19,6 +19,10 @@ import pytest
 from commons_assets import cli
 from tests.conftest import EXAMPLE_SCHEMA, EXAMPLE_WEEK
 
+# One validation through Dagster and dbt: end to end, on one version (the rules it reaches run on both in
+# test_gate.py and test_lineage.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.one_version]
+
 FINDING = re.compile(r"^\s+\[(?P<check>[^\]]+)\] (?P<text>.*)$", re.MULTILINE)
 SAFE_NOTE = "Dossier complet, accompagnement en ligne"
 

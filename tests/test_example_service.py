@@ -59,6 +59,8 @@ def test_an_unconfirmed_class_blocks_naming_the_column_and_its_yml(example_servi
     assert value not in done.stdout + done.stderr
 
 
+@pytest.mark.e2e
+@pytest.mark.one_version
 def test_a_column_missing_from_the_yml_of_the_second_schema_blocks(example_service):
     # a column the directory (a CRM) gains after the yml was written: the second schema is audited like the first
     value = "1 80 05 56 260 042 17"
