@@ -7,8 +7,8 @@ from dagster_dbt import get_asset_key_for_model
 
 from commons_assets.dbt.assets import build_dbt_assets
 from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
-from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.dbt.setup import build_setup
+from commons_assets.partitions import weekly_partitions
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
@@ -32,19 +32,20 @@ def build_definitions() -> dg.Definitions:
     dbt_models = build_dbt_assets()
     policy = load_policy(load_manifest())
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
+    warehouse_setup, source_schema_classified = build_setup()
 
     weekly_release = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
-        partitions_def=WEEKLY_PARTITIONS,
-        description="Builds the dbt models for one ISO week, runs the privacy gate, exports and publishes.",
+        partitions_def=weekly_partitions(),
+        description="Construit les modèles dbt d'une semaine ISO, passe la barrière de confidentialité, exporte et publie.",
     )
     # The data-contract job a service's CI runs: everything but export and publish.
     weekly_validation = dg.define_asset_job(
         VALIDATION_JOB_NAME,
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release"),
-        partitions_def=WEEKLY_PARTITIONS,
-        description="Builds the dbt models for one ISO week and runs every check, without exporting.",
+        partitions_def=weekly_partitions(),
+        description="Construit les modèles dbt d'une semaine ISO et passe tous les contrôles, sans rien exporter.",
     )
     # Monday 03:00 Europe/Paris: the week that ended at midnight is complete and the night's loads are done.
     weekly_schedule = dg.build_schedule_from_partitioned_job(

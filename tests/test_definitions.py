@@ -87,7 +87,7 @@ def test_schedule_runs_monday_3am_paris_for_the_week_just_ended(defs):
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         result = schedule.evaluate_tick(context)
     [request] = result.run_requests
-    assert request.partition_key == "2026-11-16"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
+    assert request.partition_key == "2026-W47-1"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
 
 
 def test_loading_the_definitions_never_parses_dbt(monkeypatch):

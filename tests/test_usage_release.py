@@ -199,7 +199,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(MATOMO_SCHEMA_SETTING, schema)
             [matomo_asset, _] = build_usage_assets()
-            off = dg.materialize([matomo_asset], partition_key="2026-11-16",
+            off = dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                  resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
             assert off.success
             assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (0,)
@@ -208,7 +208,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
             with serve() as fake:
                 resource = MatomoResource(url=fake.base_url, site_id="3", token=TOKEN)
                 for _ in range(2):  # a second run of the same week replaces it
-                    on = dg.materialize([matomo_asset], partition_key="2026-11-16",
+                    on = dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                         resources={"warehouse": WarehouseResource(), "matomo": resource})
                     assert on.success
             counts = db.execute(
@@ -216,7 +216,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
             ).fetchall()
             assert counts == [("2026-W47", 22)]
             # off again: the table and what was loaded are left as they are
-            assert dg.materialize([matomo_asset], partition_key="2026-11-16",
+            assert dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                   resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()}).success
             assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (22,)
     finally:
@@ -230,7 +230,7 @@ def test_a_matomo_failure_fails_the_asset_with_one_line_and_no_token(db, caplog)
             patch.setenv(MATOMO_SCHEMA_SETTING, schema)
             [matomo_asset, _] = build_usage_assets()
             wrong = MatomoResource(url=fake.base_url, site_id="3", token="0" * 32)
-            result = dg.materialize([matomo_asset], partition_key="2026-11-16", raise_on_error=False,
+            result = dg.materialize([matomo_asset], partition_key="2026-W47-1", raise_on_error=False,
                                     resources={"warehouse": WarehouseResource(), "matomo": wrong})
         assert not result.success
         [failure] = [e for e in result.all_events if e.is_step_failure]
@@ -244,7 +244,7 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
     for variable in ("MATOMO_URL", "MATOMO_SITE_ID", "MATOMO_TOKEN"):
         monkeypatch.delenv(variable, raising=False)
     [_, report] = build_usage_assets()
-    result = dg.materialize([report], partition_key="2026-11-16",
+    result = dg.materialize([report], partition_key="2026-W47-1",
                             resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -258,7 +258,7 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
     }
     # as of the end of the week: the same conditions as the helper the export uses
     with WarehouseResource().connect() as conn:
-        conditions = exemption_conditions(conn, "2026-11-16", env={})
+        conditions = exemption_conditions(conn, dt.date(2026, 11, 16), env={})
     assert {c.code: c.holds for c in conditions} == {
         k: metadata[k] for k in ("ip_truncated", "visitor_id_lifetime", "raw_event_retention")
     }

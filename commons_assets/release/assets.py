@@ -10,7 +10,7 @@ import dagster as dg
 
 from commons_assets.dbt.project import service_project_dir
 from commons_assets.ledger import already_published, ledger_schema, record_publication, record_published_usage
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.partitions import weekly_partitions
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
     ENV_API_KEY,
@@ -121,7 +121,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
     @dg.asset(
         name="release_export",
         group_name="release",
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[model_keys[m.name] for m in policy.published],
         description=(
@@ -154,7 +154,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
     @dg.asset(
         name="release_publication",
         group_name="release",
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[release_export],
         description="Moves the verified release into its target, whole or not at all.",

@@ -22,7 +22,7 @@ import dagster as dg
 import psycopg
 
 from commons_assets.errors import SettingsError
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.partitions import weekly_partitions
 from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
 from commons_assets.usage.exemption import ExemptionCondition, check_event_source, check_matomo_settings
@@ -163,7 +163,7 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         kinds={"postgres"},
         description=(
@@ -189,7 +189,7 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         name=EXEMPTION_ASSET,
         group_name=GROUP,
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[dg.AssetKey(["service", EVENTS_TABLE])],
         kinds={"postgres"},
