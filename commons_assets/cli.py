@@ -91,9 +91,11 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
 
 def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     import dagster as dg
+    from dagster._core.utils import make_new_run_id
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
+    from commons_assets.progress import StageProgress
     from commons_assets.week import Week, releasable_week
 
     release_week = releasable_week(week or Week.last_complete().label)
@@ -108,8 +110,14 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     if publish and target:
         where = target if target == DATAGOUV_TARGET else str(Path(target).resolve())
         run_config["ops"] = {"release_publication": {"config": {"target": where}}}
-    instance = dg.DagsterInstance.get()
-    # dbt's own log goes to a file, not the terminal: the CLI prints a short summary, the UI has the rest.
+    # A validation records nothing in the Dagster home the UI reads: its materialisations would show a
+    # validated week as filled among the released ones. Its log file below is its record.
+    instance = dg.DagsterInstance.get() if publish else dg.DagsterInstance.ephemeral()
+    run_id = make_new_run_id()
+    progress = StageProgress(sys.stdout)
+    instance.add_event_listener(run_id, progress.on_event)
+    print(f"{'release' if publish else 'validation'} of {week} (run {run_id}):", flush=True)
+    # dbt's own log goes to a file, not the terminal: the CLI prints each stage and a summary, the UI has the rest.
     logs = get_settings().home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{'release' if publish else 'validate'}-{week}.log"
@@ -119,6 +127,7 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
             partition_key=partition_key,
             run_config=run_config,
             raise_on_error=False,
+            run_id=run_id,
             tags={"commons/launched_by": "cli"},
         )
     code = _report(result, week, target, publish)

@@ -7,8 +7,10 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
+from commons_assets.partitions import weekly_partitions
 from commons_assets.privacy.gate import lineage_check, run_gate
 from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.privacy.risk import measure_risk
 from commons_assets.warehouse import WarehouseResource
 
 GATE_CHECK_NAME = "privacy_gate"
@@ -19,6 +21,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         asset=asset_key,
         name=GATE_CHECK_NAME,
         blocking=True,
+        # a result per week: the UI shows which week passed or blocked
+        partitions_def=weekly_partitions(),
         description=(
             f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
             f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
@@ -40,6 +44,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         project_dir = service_project_dir()
         findings = lineage_check(model, policy, run_manifest(project_dir, context.run.run_id), project_dir)
         findings += run_gate(warehouse.info(), model, policy, release_ids_relation())
+        with warehouse.connect() as conn:
+            smallest = measure_risk(conn, model)["smallest_group"]
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -48,6 +54,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
                 # counts and column names only: never an offending value
                 "findings": dg.MetadataValue.json([f.as_metadata() for f in findings]),
                 "failed_checks": dg.MetadataValue.text(", ".join(sorted({f.check for f in findings})) or "none"),
+                # numbers, so that the UI plots them over the weeks
+                "findings_count": dg.MetadataValue.int(len(findings)),
+                **({"smallest_group": dg.MetadataValue.int(smallest)} if smallest is not None else {}),
             },
         )
 

@@ -2,6 +2,7 @@
 
 
 import csv
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
+from commons_assets.release.dataset_page import published_dataset_metadata
 from commons_assets.release.export import STATS_ARCHIVE, STATS_PAGE, export_release, new_staging_dir, service_and_usage
 from commons_assets.release.packaging import sha256_of
 from commons_assets.release.publication import dataset_publications
@@ -35,6 +37,9 @@ _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 DATAGOUV_TARGET = "datagouv"
+# The privacy report of a release (written by export_release) and its per-dataset section.
+PRIVACY_REPORT = "rapport-confidentialite.json"
+PRIVACY_REPORT_DATASETS = "jeux_de_donnees"
 
 
 class PublishConfig(dg.Config):
@@ -187,19 +192,21 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 # from now on these usage weeks are frozen: a later release publishes them as they are
                 for usage in service_and_usage(policy)[1]:
                     record_published_usage(conn, ledger_schema=ledger_schema(), usage=usage, week=week)
+        # the privacy report as published: its figures go on each dataset's page of the UI
+        risks = json.loads((staged / PRIVACY_REPORT).read_text(encoding="utf-8"))[PRIVACY_REPORT_DATASETS]
         shutil.rmtree(staged.parent, ignore_errors=True)
+        published_at = dt.datetime.now(dt.UTC)
+        rows = {f["dataset"]: f["rows"] for f in files}
         for model in policy.published:
-            # shown on each published dataset's page of the UI: licence, where it is, last week published
+            # one observation per week on each published dataset: licence, where, which week, when, how risky
             context.log_event(
                 dg.AssetObservation(
                     asset_key=model_keys[model.name],
                     partition=context.partition_key,
-                    metadata={
-                        "licence": model.spec.licence,
-                        "published_at": dg.MetadataValue.url(urls[model.dataset])
-                        if urls[model.dataset].startswith("http") else dg.MetadataValue.path(urls[model.dataset]),
-                        "last_week_published": week,
-                    },
+                    metadata=published_dataset_metadata(
+                        licence=model.spec.licence, location=urls[model.dataset], week=week,
+                        published_at=published_at, rows=rows[model.dataset], risk=risks.get(model.dataset, {}),
+                    ),
                 )
             )
         return dg.MaterializeResult(

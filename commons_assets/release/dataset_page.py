@@ -1,0 +1,71 @@
+"""What a published dataset's page of the Dagster UI shows after each release: what, which licence, where,
+which week, when, how many rows, how risky.
+
+It is the metadata of an observation of the published dbt model, one per released week (partition), written by
+`release_publication`. Figures are numeric metadata (int, float), so that Dagster plots them over the weeks;
+labels are French, since the service's team reads them. Group sizes and risks only: never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import dagster as dg
+
+from commons_assets.dbt.translator import LICENCE_NAMES
+
+# The labels, one home: the UI test and the README name them.
+LICENCE = "Licence"
+WHERE = "Adresse de publication"
+LAST_WEEK = "Dernière semaine publiée"
+PUBLISHED_AT = "Publiée le"
+ROWS = "Lignes publiées"
+SMALLEST_GROUP = "Plus petit groupe"
+SHARE_UNIQUE = "Part de combinaisons uniques"
+RISK_MAX = "Risque de ré-identification maximal (procureur)"
+RISK_AVERAGE = "Risque de ré-identification moyen (procureur)"
+
+# The figures of the privacy report (commons_assets.privacy.risk.measure_risk) shown, under their label.
+_RISK_FIGURES = (
+    ("smallest_group", SMALLEST_GROUP, dg.MetadataValue.int),
+    ("share_unique", SHARE_UNIQUE, dg.MetadataValue.float),
+    ("prosecutor_risk_max", RISK_MAX, dg.MetadataValue.float),
+    ("prosecutor_risk_average", RISK_AVERAGE, dg.MetadataValue.float),
+)
+
+
+def location_value(location: str) -> dg.MetadataValue:
+    """A data.gouv.fr address is a link; a local folder is a path."""
+    if location.startswith(("https://", "http://")):
+        return dg.MetadataValue.url(location)
+    return dg.MetadataValue.path(location)
+
+
+def licence_label(licence: str) -> str:
+    return f"{LICENCE_NAMES.get(licence, licence)} ({licence})"
+
+
+def published_dataset_metadata(
+    *,
+    licence: str,
+    location: str,
+    week: str,
+    published_at: dt.datetime,
+    rows: int,
+    risk: Mapping,
+) -> dict[str, dg.MetadataValue]:
+    """The metadata of one published dataset for one week. `risk` is the dataset's entry of the privacy report;
+    a figure it lacks (no group in an empty week) is left out rather than shown as 0, which would read as safe."""
+    metadata: dict[str, dg.MetadataValue] = {
+        LICENCE: dg.MetadataValue.text(licence_label(licence)),
+        WHERE: location_value(location),
+        LAST_WEEK: dg.MetadataValue.text(week),
+        PUBLISHED_AT: dg.MetadataValue.timestamp(published_at),
+        ROWS: dg.MetadataValue.int(int(rows)),
+    }
+    for key, label, kind in _RISK_FIGURES:
+        value = risk.get(key)
+        if value is not None:
+            metadata[label] = kind(int(value) if kind is dg.MetadataValue.int else float(value))
+    return metadata
