@@ -167,7 +167,10 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
         return 0
-    [materialization] = result.asset_materializations_for_node("release_publication")
+    [materialization] = [
+        m for m in result.asset_materializations_for_node("release_publication")
+        if m.asset_key == dg.AssetKey("release_publication")  # the node also materialises each published dataset
+    ]
     metadata = materialization.metadata
     datasets = metadata["datasets"].value
     if metadata["already_published"].value:

@@ -98,3 +98,16 @@ def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
     run_ids = {match.group(1) for href in hrefs if (match := re.search(r"/runs/([0-9a-f-]{36})", href))}
     assert len(run_ids) == 1, f"the tag and the job name are not in one run's row ({len(run_ids)} runs)"
     page.close()
+
+
+def test_explore(dagster_ui, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1600, "height": 1400})
+    for url in ("/assets/open_data/reports_anonymised", "/assets/open_data/reports_anonymised?view=events",
+                "/assets/open_data/reports_anonymised?view=partitions", "/assets/open_data/reports_anonymised?view=checks",
+                "/assets/open_data/reports_anonymised?view=plots", "/automation", "/overview/automation"):
+        page.goto(dagster_ui + url, wait_until="networkidle", timeout=120_000)
+        page.wait_for_timeout(4000)
+        print("=====", url)
+        print(page.inner_text("body")[:4000])
+        page.screenshot(path=f"/tmp/ui-explore-{url.replace('/', '_').replace('?', '_')}.png", full_page=True)
+    page.close()

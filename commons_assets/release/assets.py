@@ -22,7 +22,12 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
-from commons_assets.release.dataset_page import published_dataset_metadata
+from commons_assets.release.dataset_page import (
+    PUBLISHED_GROUP,
+    published_dataset_definition_metadata,
+    published_dataset_key,
+    published_dataset_metadata,
+)
 from commons_assets.release.export import STATS_ARCHIVE, STATS_PAGE, export_release, new_staging_dir, service_and_usage
 from commons_assets.release.packaging import sha256_of
 from commons_assets.release.publication import dataset_publications
@@ -37,6 +42,7 @@ _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 DATAGOUV_TARGET = "datagouv"
+PUBLICATION_ASSET = "release_publication"
 # The privacy report of a release (written by export_release) and its per-dataset section.
 PRIVACY_REPORT = "rapport-confidentialite.json"
 PRIVACY_REPORT_DATASETS = "jeux_de_donnees"
@@ -156,20 +162,43 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
             }
         )
 
-    @dg.asset(
-        name="release_publication",
-        group_name="release",
+    publication_key = dg.AssetKey(PUBLICATION_ASSET)
+    dataset_keys = {m.dataset: published_dataset_key(m.dataset) for m in policy.published}
+
+    @dg.multi_asset(
+        name=PUBLICATION_ASSET,
         partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
-        deps=[release_export],
-        description="Moves the verified release into its target, whole or not at all.",
+        can_subset=False,
+        specs=[
+            dg.AssetSpec(
+                publication_key,
+                group_name="release",
+                deps=[release_export],
+                description="Moves the verified release into its target, whole or not at all.",
+            ),
+            # the published datasets themselves, each with its page in the UI: what, which licence, where,
+            # which week and when, how risky. Skippable: publishing a week again changes nothing, records nothing.
+            *(
+                dg.AssetSpec(
+                    dataset_keys[m.dataset],
+                    group_name=PUBLISHED_GROUP,
+                    deps=[publication_key, model_keys[m.name]],
+                    description=f"{m.spec.title}\n\n{m.spec.description.strip()}",
+                    metadata=published_dataset_definition_metadata(m.dataset, m.spec.licence),
+                    kinds={"csv", "parquet"},
+                    skippable=True,
+                )
+                for m in policy.published
+            ),
+        ],
     )
     def release_publication(
         context: dg.AssetExecutionContext,
         config: PublishConfig,
         warehouse: WarehouseResource,
         datagouv: DatagouvResource,
-    ) -> dg.MaterializeResult:
+    ):
         week = Week.from_partition_key(context.partition_key).label
         staged = _staging_dir(context.run_id, week)
         if not (staged / "release.json").exists():
@@ -197,19 +226,17 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         shutil.rmtree(staged.parent, ignore_errors=True)
         published_at = dt.datetime.now(dt.UTC)
         rows = {f["dataset"]: f["rows"] for f in files}
-        for model in policy.published:
-            # one observation per week on each published dataset: licence, where, which week, when, how risky
-            context.log_event(
-                dg.AssetObservation(
-                    asset_key=model_keys[model.name],
-                    partition=context.partition_key,
+        if resources is not None:
+            for model in policy.published:
+                yield dg.MaterializeResult(
+                    asset_key=dataset_keys[model.dataset],
                     metadata=published_dataset_metadata(
                         licence=model.spec.licence, location=urls[model.dataset], week=week,
                         published_at=published_at, rows=rows[model.dataset], risk=risks.get(model.dataset, {}),
                     ),
                 )
-            )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
+            asset_key=publication_key,
             metadata={
                 "week": week,
                 "target": where,

@@ -1,9 +1,11 @@
-"""What a published dataset's page of the Dagster UI shows after each release: what, which licence, where,
-which week, when, how many rows, how risky.
+"""What a published dataset's page of the Dagster UI shows: what, which licence, where, which week, when, how
+many rows, how risky.
 
-It is the metadata of an observation of the published dbt model, one per released week (partition), written by
-`release_publication`. Figures are numeric metadata (int, float), so that Dagster plots them over the weeks;
-labels are French, since the service's team reads them. Group sizes and risks only: never a value.
+Each published dataset is an asset of its own, `published/<dataset>` (group `published`), downstream of the dbt
+model it is exported from: the warehouse table and the published files are two things, and the dataset's page
+is the one a person looks for. `release_publication` materialises it once per released week (partition); the
+overview then shows the latest figures, and the Plots tab the numeric ones (int, float) over the weeks. Labels
+are French, since the service's team reads them. Group sizes and risks only: never a value.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dagster as dg
 
 from commons_assets.dbt.translator import LICENCE_NAMES
 
+PUBLISHED_GROUP = "published"
 # The labels, one home: the UI test and the README name them.
 LICENCE = "Licence"
 WHERE = "Adresse de publication"
@@ -33,6 +36,15 @@ _RISK_FIGURES = (
     ("prosecutor_risk_max", RISK_MAX, dg.MetadataValue.float),
     ("prosecutor_risk_average", RISK_AVERAGE, dg.MetadataValue.float),
 )
+
+
+def published_dataset_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey([PUBLISHED_GROUP, dataset])
+
+
+def published_dataset_definition_metadata(dataset: str, licence: str) -> dict[str, dg.MetadataValue]:
+    """What is known before any release: the dataset's name and its licence."""
+    return {"Jeu de données": dg.MetadataValue.text(dataset), LICENCE: dg.MetadataValue.text(licence_label(licence))}
 
 
 def location_value(location: str) -> dg.MetadataValue:
