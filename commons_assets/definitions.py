@@ -13,6 +13,7 @@ from commons_assets.dbt.setup import build_setup
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.service import load_service
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
@@ -26,6 +27,13 @@ def _warehouse_resource() -> WarehouseResource:
     if get_settings().warehouse_url:
         return WarehouseResource(url=dg.EnvVar(URL_SETTING))
     return WarehouseResource()
+
+
+def _with_owners(assets: list[dg.AssetsDefinition], owners: list[str]) -> list[dg.AssetsDefinition]:
+    """Every asset owned by the service's declared owners (vars.service.owners), unless it names its own."""
+    if not owners:
+        return assets
+    return dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=owners), assets)
 
 
 def build_definitions() -> dg.Definitions:
@@ -65,8 +73,9 @@ def _build_definitions() -> dg.Definitions:
         hour_of_day=3,
         day_of_week=1,
     )
+    assets = [warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()]
     return dg.Definitions(
-        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
+        assets=_with_owners(assets, load_service().owners),
         asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],

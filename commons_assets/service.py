@@ -43,6 +43,16 @@ class Service(BaseModel):
     citation: str | None = None  # how to cite the data; default: « <name>, <producer> »
     timezone: str = "Europe/Paris"
     first_week: str | None = None  # first ISO week with data, e.g. 2024-W01
+    # who answers for the service's data in the Dagster UI: e-mail addresses or `team:<name>`, as Dagster wants
+    owners: list[str] = Field(default_factory=list)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            if not (owner.startswith("team:") and len(owner) > 5) and "@" not in owner:
+                raise ValueError(f"{owner!r} is neither an e-mail address nor team:<name>")
+        return value
 
     @field_validator("contact")
     @classmethod
