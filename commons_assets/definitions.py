@@ -13,6 +13,7 @@ from commons_assets.dbt.setup import build_setup
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.release.dataset_page import PUBLISHED_GROUP
 from commons_assets.service import load_service
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
@@ -62,7 +63,7 @@ def _build_definitions() -> dg.Definitions:
     # The data-contract job a service's CI runs: everything but export and publish.
     weekly_validation = dg.define_asset_job(
         VALIDATION_JOB_NAME,
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release"),
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release", PUBLISHED_GROUP),
         description="Construit les modèles dbt d'une semaine ISO et passe tous les contrôles, sans rien exporter.",
     )
     # Monday 03:00 Europe/Paris: the week that ended at midnight is complete and the night's loads are done.

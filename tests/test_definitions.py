@@ -127,3 +127,40 @@ def test_dg_loads_the_same_definitions(manifest):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_each_published_dataset_is_an_asset_after_its_model_with_its_licence_and_owners(defs):
+    from commons_assets.release.dataset_page import LICENCE
+
+    graph = defs.resolve_asset_graph()
+    published = {k.path[-1]: graph.get(k) for k in graph.get_all_asset_keys() if k.path[0] == "published"}
+    assert set(published) == {"signalements", "cohortes-usagers", "usage-fonctionnalites"}
+    for dataset, node in published.items():
+        assert dg.AssetKey("release_publication") in node.parent_keys, dataset
+        assert any(k.path[0] == "open_data" for k in node.parent_keys), dataset
+        assert str(node.metadata[LICENCE].value).split("(")[-1].rstrip(")") in ("lov2", "odc-odbl")
+        assert node.owners == ["team:signalo-donnees"]  # vars.service.owners of the demo's dbt project
+
+
+def test_validation_materialises_nothing_that_is_published(defs):
+    job = defs.resolve_job_def("weekly_validation")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert "open_data/reports_anonymised" in keys
+    assert not {k for k in keys if k.startswith(("published/", "release_"))}
+
+
+def test_partitions_and_checks_are_iso_weeks_from_the_declared_first_week(defs):
+    graph = defs.resolve_asset_graph()
+    partitions = graph.get(dg.AssetKey(["open_data", "reports_anonymised"])).partitions_def
+    assert partitions.get_first_partition_key() == "2026-W23-1"  # vars.service.first_week of the demo
+    gate = next(k for k in graph.asset_check_keys if k.name == "privacy_gate")
+    assert graph.get_check_spec(gate).partitions_def == partitions  # a gate result names its week
+
+
+def test_no_dbt_description_carries_sql_and_every_dbt_test_is_described(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        description = graph.get(key).description or ""
+        assert "Raw SQL" not in description and "{{" not in description, key
+    for check in graph.asset_check_keys:
+        assert graph.get_check_spec(check).description, check

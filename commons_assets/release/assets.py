@@ -226,15 +226,17 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         shutil.rmtree(staged.parent, ignore_errors=True)
         published_at = dt.datetime.now(dt.UTC)
         rows = {f["dataset"]: f["rows"] for f in files}
-        if resources is not None:
-            for model in policy.published:
-                yield dg.MaterializeResult(
-                    asset_key=dataset_keys[model.dataset],
-                    metadata=published_dataset_metadata(
-                        licence=model.spec.licence, location=urls[model.dataset], week=week,
-                        published_at=published_at, rows=rows[model.dataset], risk=risks.get(model.dataset, {}),
-                    ),
-                )
+        # yielded after the publication's own result, which they depend on
+        published = [] if resources is None else [
+            dg.MaterializeResult(
+                asset_key=dataset_keys[model.dataset],
+                metadata=published_dataset_metadata(
+                    licence=model.spec.licence, location=urls[model.dataset], week=week,
+                    published_at=published_at, rows=rows[model.dataset], risk=risks.get(model.dataset, {}),
+                ),
+            )
+            for model in policy.published
+        ]
         yield dg.MaterializeResult(
             asset_key=publication_key,
             metadata={
@@ -252,6 +254,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 **_stats_page_metadata(config.target, where, week, has_stats_page),
             }
         )
+        yield from published
 
     def _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files):
         try:
