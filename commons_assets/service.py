@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -45,6 +46,9 @@ class Service(BaseModel):
     first_week: str | None = None  # first ISO week with data, e.g. 2024-W01
     # who answers for the service's data in the Dagster UI: e-mail addresses or `team:<name>`, as Dagster wants
     owners: list[str] = Field(default_factory=list)
+    # a CNIL exemption condition that does not hold: `warn` shows the check failed in the UI and publishes,
+    # `block` stops the release before the export
+    exemption_check: Literal["warn", "block"] = "warn"
 
     @field_validator("owners")
     @classmethod

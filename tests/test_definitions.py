@@ -164,3 +164,36 @@ def test_no_dbt_description_carries_sql_and_every_dbt_test_is_described(defs):
         assert "Raw SQL" not in description and "{{" not in description, key
     for check in graph.asset_check_keys:
         assert graph.get_check_spec(check).description, check
+
+
+@pytest.mark.parametrize("declared, blocking", [("warn", False), ("block", True)])
+def test_the_cnil_exemption_checks_severity_is_the_one_the_dbt_project_declares(declared, blocking, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    import yaml
+
+    from commons_assets.usage.assets import EXEMPTION_CHECK, build_usage_assets, exemption_check_result
+    from commons_assets.usage.exemption import ExemptionCondition
+
+    project = tmp_path / "service"
+    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
+    config = yaml.safe_load((project / "dbt_project.yml").read_text())
+    config["vars"]["service"]["exemption_check"] = declared
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
+    [spec] = [s for a in build_usage_assets() for s in a.check_specs if s.name == EXEMPTION_CHECK]
+    assert spec.blocking is blocking
+    failing = [ExemptionCondition("ip_truncated", "Adresses IP tronquées", False, "0 octet"),
+               ExemptionCondition("raw_event_retention", "Événements bruts conservés 25 mois au plus", True, "6 mois")]
+    result = exemption_check_result(failing, declared)
+    assert not result.passed
+    assert result.severity == (dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN)
+    assert result.metadata["conditions_non_respectees"].value == 1
+    assert "Adresses IP tronquées" in result.description and "25 mois" not in result.description
+    assert exemption_check_result(failing[1:], declared).passed
+
+
+def test_the_export_waits_for_the_cnil_exemption_report(defs):
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("usage_exemption_report") in graph.get(dg.AssetKey("release_export")).parent_keys

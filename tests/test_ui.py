@@ -108,6 +108,11 @@ def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
 
 def _screenshot(page, name: str, tmp_path: Path) -> None:
     """Into the test's folder; into docs/screenshots (the README shows them) with COMMONS_UPDATE_SCREENSHOTS=1."""
+    # a fresh Dagster home opens a « Join the Dagster community » dialog over the page: it is not what we show
+    skip = page.get_by_role("button", name="Skip")
+    if skip.count():
+        skip.first.click()
+        page.wait_for_timeout(500)
     page.screenshot(path=str(tmp_path / name))
     if os.environ.get("COMMONS_UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(SCREENSHOTS / name))
@@ -121,6 +126,8 @@ def test_a_published_datasets_page_shows_licence_address_week_and_risk(dagster_u
     page = browser.new_page(viewport={"width": 1600, "height": 1300})
     page.goto(dagster_ui + "/assets/published/signalements", wait_until="networkidle", timeout=120_000)
     page.get_by_text(labels.RISK_MAX).first.wait_for(timeout=60_000)
+    # the status block loads on its own: the latest materialised week
+    page.get_by_text(Week.parse(DEMO_WEEK).partition_key).first.wait_for(timeout=60_000)
     text = page.inner_text("body")
     assert "odc-odbl" in text and "Open Database License" in text
     assert str(cli_run / "signalements") in text  # where it was published (a folder here, a URL on data.gouv.fr)

@@ -34,6 +34,7 @@ from commons_assets.release.publication import dataset_publications
 from commons_assets.release.targets import publish_to_folder
 from commons_assets.release.version import code_version
 from commons_assets.settings import get_settings
+from commons_assets.usage.assets import EXEMPTION_ASSET
 from commons_assets.warehouse import WarehouseResource
 from commons_assets.week import Week
 
@@ -134,7 +135,8 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         group_name="release",
         partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
-        deps=[model_keys[m.name] for m in policy.published],
+        # after the CNIL exemption report: its check blocks the export when the service declares it blocking
+        deps=[*(model_keys[m.name] for m in policy.published), dg.AssetKey(EXEMPTION_ASSET)],
         description=(
             "Streams every published table out of PostgreSQL into a staging folder: CSV (COPY) and Parquet per "
             "dataset with its Table Schema, the privacy report, datapackage.json, a French README, SHA256SUMS."

@@ -159,7 +159,27 @@ def exemption_metadata(conditions: Sequence[ExemptionCondition], week: str) -> d
     return metadata
 
 
+EXEMPTION_CHECK = "conditions_cnil"
+
+
+def exemption_check_result(conditions: Sequence[ExemptionCondition], severity: str) -> dg.AssetCheckResult:
+    """The check on the exemption report: passes when every condition holds; a failure is a warning, or an error
+    that blocks the release when the service's dbt project declares `exemption_check: block`."""
+    failing = [c for c in conditions if not c.holds]
+    return dg.AssetCheckResult(
+        check_name=EXEMPTION_CHECK,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "block" else dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{c.source} : {c.label} (non respectée)" for c in failing)
+        or "toutes les conditions d'exemption de consentement sont respectées",
+        metadata={"conditions_non_respectees": dg.MetadataValue.int(len(failing))},
+    )
+
+
 def build_usage_assets() -> list[dg.AssetsDefinition]:
+    from commons_assets.service import load_service
+
+    severity = load_service().exemption_check
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
@@ -193,6 +213,18 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=[dg.AssetKey(["service", EVENTS_TABLE])],
         kinds={"postgres"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                EXEMPTION_CHECK,
+                asset=EXEMPTION_ASSET,
+                blocking=severity == "block",
+                description=(
+                    "Les conditions de la CNIL pour l'exemption de consentement de la mesure d'audience sont "
+                    f"respectées ; sinon {'la publication est bloquée' if severity == 'block' else 'avertissement'} "
+                    "(vars.service.exemption_check du projet dbt)."
+                ),
+            )
+        ],
         description=(
             "Which of the CNIL's measurable conditions for the consent exemption of audience measurement hold: "
             "IP addresses truncated, visitor ids used at most 13 months, raw events kept at most 25 months. "
@@ -211,7 +243,10 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
                 conditions = exemption_conditions(conn, monday, env=env)
         except SettingsError as err:  # a MATOMO_DECLARED_* value, or a Matomo variable, is malformed
             raise dg.Failure(description=f"the CNIL exemption report could not be made: {err}") from None
-        return dg.MaterializeResult(metadata=exemption_metadata(conditions, Week(monday).label))
+        return dg.MaterializeResult(
+            metadata=exemption_metadata(conditions, Week(monday).label),
+            check_results=[exemption_check_result(conditions, severity)],
+        )
 
     return [matomo_weekly_usage, usage_exemption_report]
 
