@@ -141,9 +141,11 @@ DATAGOUV_TARGET = "datagouv"
 def _report(result, week: str, target: str | None, publish: bool) -> int:
     import dagster as dg
 
-    failed_checks = [
-        e for e in result.get_asset_check_evaluations() if not e.passed
-    ]
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    # a check declared a warning (a dbt test with severity warn, the CNIL exemption when the service says so)
+    # is reported after the summary and does not stop the release
+    warned = [e for e in evaluations if e.severity == dg.AssetCheckSeverity.WARN]
+    failed_checks = [e for e in evaluations if e.severity != dg.AssetCheckSeverity.WARN]
     # a step failed by a blocking check is reported above, with the check
     failures = [
         e for e in result.all_events
@@ -166,6 +168,7 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
         return EXIT_BLOCKED
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
+        _print_warned(warned)
         return 0
     [materialization] = [
         m for m in result.asset_materializations_for_node("release_publication")
@@ -180,7 +183,17 @@ def _report(result, week: str, target: str | None, publish: bool) -> int:
     for dataset, item in datasets.items():
         print(f"  {dataset:<24} {item['rows']:>10,} rows  {item['licence']:<9} {item['url']}")
     print(f"  {len(datasets)} dataset(s)")
+    _print_warned(warned)
     return 0
+
+
+def _print_warned(evaluations) -> None:
+    for evaluation in evaluations:
+        key = evaluation.asset_check_key
+        print(f"  check {key.asset_key.to_user_string()}:{key.name} not met (declared a warning, not blocking)")
+        if evaluation.description:
+            for line in evaluation.description.split("; "):
+                print(f"      {line}")
 
 
 # Lines of a dbt failure that name what failed (a test, a model) and never carry a value: dbt's "Database
