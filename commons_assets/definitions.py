@@ -14,7 +14,7 @@ from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
 from commons_assets.release.dataset_page import PUBLISHED_GROUP
-from commons_assets.service import load_service
+from commons_assets.service import declared_service
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
@@ -76,7 +76,7 @@ def _build_definitions() -> dg.Definitions:
     )
     assets = [warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()]
     return dg.Definitions(
-        assets=_with_owners(assets, load_service().owners),
+        assets=_with_owners(assets, service.owners if (service := declared_service()) else []),
         asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],

@@ -139,6 +139,24 @@ def load_service(project_dir: Path | None = None) -> Service:
     return service_from_vars(project.get("vars") if isinstance(project, Mapping) else None, str(path))
 
 
+def declared_service(project_dir: Path | None = None) -> Service | None:
+    """The service when its dbt project describes it, None when `vars.service` is absent (a project just made by
+    `commons-assets init`): what only tunes the UI (first week, owners, a check's severity) then takes its
+    default, and the release itself stops on the missing description. A block present but wrong still raises."""
+    try:
+        return load_service(project_dir)
+    except ServiceError:
+        if project_dir is None:
+            from commons_assets.dbt.project import service_project_dir
+
+            project_dir = service_project_dir()
+        project = yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        block = (project.get("vars") or {}).get(SERVICE_VAR) if isinstance(project, Mapping) else None
+        if block is None:
+            return None
+        raise
+
+
 # ------------------------------------------------------------------------------------------------ usage
 
 # What each column of a usage dataset means to the stats page and the frozen-weeks ledger.

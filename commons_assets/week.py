@@ -128,9 +128,10 @@ class Week:
 def first_week() -> Week:
     """The first releasable week: the service's first week of data as its dbt project declares it
     (`vars.service.first_week`), else FIRST_WEEK. The weekly partitions start there too."""
-    from commons_assets.service import load_service
+    from commons_assets.service import declared_service
 
-    return Week.parse(load_service().first_week or FIRST_WEEK)
+    service = declared_service()
+    return Week.parse((service.first_week if service else None) or FIRST_WEEK)
 
 
 def releasable_week(label: str, now: dt.date | dt.datetime | None = None) -> Week:

@@ -177,9 +177,10 @@ def exemption_check_result(conditions: Sequence[ExemptionCondition], severity: s
 
 
 def build_usage_assets() -> list[dg.AssetsDefinition]:
-    from commons_assets.service import load_service
+    from commons_assets.service import declared_service
 
-    severity = load_service().exemption_check
+    service = declared_service()
+    severity = service.exemption_check if service else "warn"
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
