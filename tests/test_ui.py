@@ -112,7 +112,8 @@ def _screenshot(page, name: str, tmp_path: Path) -> None:
     skip = page.get_by_role("button", name="Skip")
     if skip.count():
         skip.first.click()
-        page.wait_for_timeout(500)
+        skip.first.wait_for(state="hidden", timeout=10_000)
+        page.wait_for_timeout(1500)  # the dialog fades out
     page.screenshot(path=str(tmp_path / name))
     if os.environ.get("COMMONS_UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(SCREENSHOTS / name))

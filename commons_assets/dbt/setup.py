@@ -27,7 +27,7 @@ def build_setup() -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
         partitions_def=partitions,
         # one week per run, like every asset of the job: mixed policies make Dagster warn at every run
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-        description="Creates, if missing, the ledger tables and the Matomo table that the dbt models read as sources.",
+        description="Crée au besoin les tables du registre et la table Matomo, lues comme sources par dbt.",
     )
     def warehouse_setup(warehouse: WarehouseResource) -> dg.MaterializeResult:
         from commons_assets.ledger import ensure_ledger
@@ -45,7 +45,7 @@ def build_setup() -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
         partitions_def=partitions,
         name=AUDIT_CHECK_NAME,
         blocking=True,
-        description="Every column of the service's source tables is classified in the dbt project (meta.privacy).",
+        description="Chaque colonne des tables sources du service est classée dans le projet dbt (meta.privacy).",
     )
     def source_schema_classified(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         from commons_assets.dbt.project import load_manifest

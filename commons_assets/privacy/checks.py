@@ -24,10 +24,10 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         # a result per week: the UI shows which week passed or blocked
         partitions_def=weekly_partitions(),
         description=(
-            f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
-            f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
-            "cells, secondary suppression, no identifier shared with the previous release, no source identifier, "
-            "no column computed from a source's direct identifier or free text (lineage)."
+            f"Barrière de confidentialité de {model.dataset} (suite Great Expectations tirée de la politique) : "
+            f"liste exacte des colonnes, détecteurs d'identifiants, k-anonymat (k = {model.spec.k}), l-diversité, "
+            "petites cases, secret secondaire, aucun identifiant commun avec la publication précédente ni avec "
+            "la source, aucune colonne calculée depuis un identifiant direct ou un texte libre (lignage)."
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:

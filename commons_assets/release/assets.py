@@ -138,8 +138,9 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         # after the CNIL exemption report: its check blocks the export when the service declares it blocking
         deps=[*(model_keys[m.name] for m in policy.published), dg.AssetKey(EXEMPTION_ASSET)],
         description=(
-            "Streams every published table out of PostgreSQL into a staging folder: CSV (COPY) and Parquet per "
-            "dataset with its Table Schema, the privacy report, datapackage.json, a French README, SHA256SUMS."
+            "Exporte chaque table publiée depuis PostgreSQL dans un dossier d'attente : CSV (COPY) et Parquet par "
+            "jeu de données avec son schéma (Table Schema), le rapport de confidentialité, datapackage.json, le "
+            "README et SHA256SUMS."
         ),
         kinds={"postgres", "csv"},
     )
@@ -177,7 +178,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 publication_key,
                 group_name="release",
                 deps=[release_export],
-                description="Moves the verified release into its target, whole or not at all.",
+                description="Publie la version vérifiée vers sa destination, entière ou pas du tout.",
             ),
             # the published datasets themselves, each with its page in the UI: what, which licence, where,
             # which week and when, how risky. Skippable: publishing a week again changes nothing, records nothing.
