@@ -119,8 +119,8 @@ def usage_releases(isolated_usage_state, warehouse_info, tmp_path_factory):
             patch.delenv(variable, raising=False)
         patch.setattr(definitions, "defs", definitions.build_definitions())
         assert cli.main(["release", "--week", FIRST_WEEK, "--target", str(target)]) == 0
-    facts["matomo_off"] = _latest_metadata(instance, MATOMO_ASSET, "2026-11-09")
-    facts["exemption_off"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-11-09")
+    facts["matomo_off"] = _latest_metadata(instance, MATOMO_ASSET, "2026-W46-1")
+    facts["exemption_off"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-W46-1")
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         wednesday = dt.datetime(2026, 11, 11, 14, 0, tzinfo=dt.UTC)
@@ -154,8 +154,8 @@ def usage_releases(isolated_usage_state, warehouse_info, tmp_path_factory):
         patch.setattr(definitions, "defs", definitions.build_definitions())
         assert cli.main(["release", "--week", SECOND_WEEK, "--target", str(target)]) == 0
         facts["matomo_requests"] = list(fake.requests)
-    facts["matomo_on"] = _latest_metadata(instance, MATOMO_ASSET, "2026-11-16")
-    facts["exemption_on"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-11-16")
+    facts["matomo_on"] = _latest_metadata(instance, MATOMO_ASSET, "2026-W47-1")
+    facts["exemption_on"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-W47-1")
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         facts["matomo_labels"] = [
             label for (label,) in conn.execute(
