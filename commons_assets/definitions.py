@@ -49,7 +49,8 @@ def build_definitions() -> dg.Definitions:
 def _build_definitions() -> dg.Definitions:
     dbt_project()  # a missing or stale manifest fails here, naming the command that prepares it
     dbt_models = build_dbt_assets()
-    policy = load_policy(load_manifest())
+    manifest = load_manifest()
+    policy = load_policy(manifest)
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
     warehouse_setup, source_schema_classified = build_setup()
 
@@ -74,7 +75,7 @@ def _build_definitions() -> dg.Definitions:
         hour_of_day=3,
         day_of_week=1,
     )
-    assets = [warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()]
+    assets = [warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets(manifest)]
     return dg.Definitions(
         assets=_with_owners(assets, service.owners if (service := declared_service()) else []),
         asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],

@@ -10,7 +10,12 @@ import dagster as dg
 from commons_assets.progress import StageProgress, stage_label
 from commons_assets.release import dataset_page as page
 
-RISK = {"smallest_group": 11, "share_unique": 0.0, "prosecutor_risk_max": 0.090909, "prosecutor_risk_average": 0.03}
+RISK = {
+    "plus_petit_groupe": 11,
+    "part_combinaisons_uniques": 0.0,
+    "risque_procureur_max": 0.090909,
+    "risque_procureur_moyen": 0.03,
+}
 
 
 def test_risk_figures_are_numbers_dagster_can_plot():
@@ -42,7 +47,7 @@ def test_a_folder_is_a_path_and_a_missing_figure_is_left_out_not_zero():
         week="2026-W47",
         published_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
         rows=0,
-        risk={"smallest_group": None},
+        risk={"plus_petit_groupe": None},
     )
     assert isinstance(metadata[page.WHERE], dg.PathMetadataValue)
     # an empty week has no smallest group: 0 would read as « safe », a missing key says « nothing measured »
@@ -73,3 +78,9 @@ def test_each_stage_prints_its_start_and_its_end_with_the_duration_of_the_run_ev
         "  skip   export (CSV, Parquet, schemas, README, privacy report) (an upstream stage failed or was blocked)",
     ]
     assert stage_label("some_new_step") == "some_new_step"
+
+
+def test_the_figures_shown_are_keys_of_the_published_privacy_report():
+    from commons_assets.privacy.risk import REPORT_KEYS
+
+    assert {key for key, _, _ in page.RISK_FIGURES} <= set(REPORT_KEYS)

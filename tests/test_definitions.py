@@ -197,3 +197,21 @@ def test_the_cnil_exemption_checks_severity_is_the_one_the_dbt_project_declares(
 def test_the_export_waits_for_the_cnil_exemption_report(defs):
     graph = defs.resolve_asset_graph()
     assert dg.AssetKey("usage_exemption_report") in graph.get(dg.AssetKey("release_export")).parent_keys
+
+
+def test_validate_runs_the_same_privacy_gate_as_a_release_lineage_included(defs):
+    # `commons-assets validate` is the data-contract command of a service's CI: it must block on everything a
+    # release blocks on. Both jobs run each model's blocking gate check, whose body is gate_findings (lineage,
+    # then the GX suite): one code path, so a free-text feed found by lineage fails validate as it fails release.
+    import inspect
+
+    from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME
+    from commons_assets.privacy import checks, gate
+
+    def gate_ops(name: str) -> set[str]:
+        return {n.name for n in defs.resolve_job_def(name).graph.nodes if n.name.endswith("_privacy_gate")}
+
+    published = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "open_data"]
+    assert gate_ops(VALIDATION_JOB_NAME) == gate_ops(JOB_NAME) and len(gate_ops(JOB_NAME)) == len(published)
+    assert "gate_findings(" in inspect.getsource(checks._gate_check)
+    assert "lineage_check(" in inspect.getsource(gate.gate_findings)

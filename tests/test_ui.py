@@ -135,8 +135,8 @@ def test_a_published_datasets_page_shows_licence_address_week_and_risk(dagster_u
     assert Week.parse(DEMO_WEEK).partition_key in text  # the latest materialised week, as an ISO week
     assert re.search(rf"{re.escape(labels.LAST_WEEK)}\s+.*?\s+{DEMO_WEEK}\b", text, re.S)
     # a risk figure, as the published privacy report gives it
-    assert re.search(rf"{re.escape(labels.RISK_MAX)}\s+.*?\s+{risk['prosecutor_risk_max']}\b", text, re.S)
-    assert re.search(rf"{re.escape(labels.SMALLEST_GROUP)}\s+.*?\s+{risk['smallest_group']}\b", text, re.S)
+    assert re.search(rf"{re.escape(labels.RISK_MAX)}\s+.*?\s+{risk['risque_procureur_max']}\b", text, re.S)
+    assert re.search(rf"{re.escape(labels.SMALLEST_GROUP)}\s+.*?\s+{risk['plus_petit_groupe']}\b", text, re.S)
     _screenshot(page, "published-dataset.png", tmp_path)
     page.close()
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
 from commons_assets.partitions import weekly_partitions
-from commons_assets.privacy.gate import lineage_check, run_gate
+from commons_assets.privacy.gate import gate_findings
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import measure_risk
 from commons_assets.warehouse import WarehouseResource
@@ -42,8 +42,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         # lineage first: it reads the compiled SQL of this run's dbt build, the very models whose tables the
         # gate checks, and blocks what was declared direct_identifier or free_text whatever the detectors find
         project_dir = service_project_dir()
-        findings = lineage_check(model, policy, run_manifest(project_dir, context.run.run_id), project_dir)
-        findings += run_gate(warehouse.info(), model, policy, release_ids_relation())
+        manifest = run_manifest(project_dir, context.run.run_id)
+        findings = gate_findings(warehouse.info(), model, policy, release_ids_relation(), manifest, project_dir)
         with warehouse.connect() as conn:
             smallest = measure_risk(conn, model)["smallest_group"]
         return dg.AssetCheckResult(

@@ -29,12 +29,13 @@ SHARE_UNIQUE = "Part de combinaisons uniques"
 RISK_MAX = "Risque de ré-identification maximal (procureur)"
 RISK_AVERAGE = "Risque de ré-identification moyen (procureur)"
 
-# The figures of the privacy report (commons_assets.privacy.risk.measure_risk) shown, under their label.
-_RISK_FIGURES = (
-    ("smallest_group", SMALLEST_GROUP, dg.MetadataValue.int),
-    ("share_unique", SHARE_UNIQUE, dg.MetadataValue.float),
-    ("prosecutor_risk_max", RISK_MAX, dg.MetadataValue.float),
-    ("prosecutor_risk_average", RISK_AVERAGE, dg.MetadataValue.float),
+# The figures of a dataset's entry in the published privacy report (rapport-confidentialite.json, its French keys
+# documented in commons_assets.privacy.risk.REPORT_KEYS) shown, under their label.
+RISK_FIGURES = (
+    ("plus_petit_groupe", SMALLEST_GROUP, dg.MetadataValue.int),
+    ("part_combinaisons_uniques", SHARE_UNIQUE, dg.MetadataValue.float),
+    ("risque_procureur_max", RISK_MAX, dg.MetadataValue.float),
+    ("risque_procureur_moyen", RISK_AVERAGE, dg.MetadataValue.float),
 )
 
 
@@ -67,7 +68,8 @@ def published_dataset_metadata(
     rows: int,
     risk: Mapping,
 ) -> dict[str, dg.MetadataValue]:
-    """The metadata of one published dataset for one week. `risk` is the dataset's entry of the privacy report;
+    """The metadata of one published dataset for one week. `risk` is the dataset's entry of the published privacy
+    report (French keys);
     a figure it lacks (no group in an empty week) is left out rather than shown as 0, which would read as safe."""
     metadata: dict[str, dg.MetadataValue] = {
         LICENCE: dg.MetadataValue.text(licence_label(licence)),
@@ -76,7 +78,7 @@ def published_dataset_metadata(
         PUBLISHED_AT: dg.MetadataValue.timestamp(published_at),
         ROWS: dg.MetadataValue.int(int(rows)),
     }
-    for key, label, kind in _RISK_FIGURES:
+    for key, label, kind in RISK_FIGURES:
         value = risk.get(key)
         if value is not None:
             metadata[label] = kind(int(value) if kind is dg.MetadataValue.int else float(value))
