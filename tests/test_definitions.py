@@ -168,21 +168,23 @@ def test_no_dbt_description_carries_sql_and_every_dbt_test_is_described(defs):
 
 @pytest.mark.parametrize("declared, blocking", [("warn", False), ("block", True)])
 def test_the_cnil_exemption_checks_severity_is_the_one_the_dbt_project_declares(declared, blocking, tmp_path,
-                                                                                 monkeypatch):
+                                                                                 monkeypatch, manifest):
     import shutil
 
     import yaml
 
+    from commons_assets.dbt.project import load_manifest
     from commons_assets.usage.assets import EXEMPTION_CHECK, build_usage_assets, exemption_check_result
     from commons_assets.usage.exemption import ExemptionCondition
 
+    manifest = load_manifest()  # the demo's: only dbt_project.yml's vars differ below
     project = tmp_path / "service"
     shutil.copytree(Path(__file__).parents[1] / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
     config = yaml.safe_load((project / "dbt_project.yml").read_text())
     config["vars"]["service"]["exemption_check"] = declared
     (project / "dbt_project.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
     monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
-    [spec] = [s for a in build_usage_assets() for s in a.check_specs if s.name == EXEMPTION_CHECK]
+    [spec] = [s for a in build_usage_assets(manifest) for s in a.check_specs if s.name == EXEMPTION_CHECK]
     assert spec.blocking is blocking
     failing = [ExemptionCondition("ip_truncated", "Adresses IP tronquées", False, "0 octet"),
                ExemptionCondition("raw_event_retention", "Événements bruts conservés 25 mois au plus", True, "6 mois")]

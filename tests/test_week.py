@@ -105,7 +105,7 @@ def test_partition_keys_round_trip_through_dagsters_own_format():
     """Dagster writes and parses the keys with PARTITION_KEY_FORMAT: its keys must be Week's, both ways."""
     from commons_assets.partitions import _weekly_partitions
 
-    partitions = _weekly_partitions("2025-W50-1")
+    partitions = _weekly_partitions("2025-W50-1", "Europe/Paris")
     keys = partitions.get_partition_keys(current_time=dt.datetime(2026, 1, 13, tzinfo=PARIS))
     assert keys == ["2025-W50-1", "2025-W51-1", "2025-W52-1", "2026-W01-1", "2026-W02-1"]
     for key in keys:
