@@ -91,12 +91,12 @@ def _cmd_demo_seed(args: argparse.Namespace) -> int:
 def _run_weekly_release(
     week: str, target: str | None, publish: bool, *, allow_empty: bool = False, republish: bool = False
 ) -> int:
-    import uuid
-
     import dagster as dg
+    from dagster._core.utils import make_new_run_id
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import ensure_manifest
+    from commons_assets.progress import StageProgress
     from commons_assets.release.outcome import PlainWriter, render_event_log
     from commons_assets.week import Week, releasable_week
 
@@ -122,10 +122,15 @@ def _run_weekly_release(
             "release_publication": {"config": publication},
             "release_export": {"config": {"allow_empty": allow_empty}},
         }
-    instance = dg.DagsterInstance.get()
-    # Each run its own log, named by its run id: dbt's output (not the terminal's: the CLI prints a short
-    # summary, the UI has the rest), then every event of the run, without colour codes.
-    run_id = str(uuid.uuid4())
+    # A validation records nothing in the Dagster home the UI reads: its materialisations would show a
+    # validated week as filled among the released ones. Its log file below is its record.
+    instance = dg.DagsterInstance.get() if publish else dg.DagsterInstance.ephemeral()
+    run_id = make_new_run_id()
+    progress = StageProgress(sys.stdout)
+    instance.add_event_listener(run_id, progress.on_event)
+    print(f"{'release' if publish else 'validation'} of {week} (run {run_id}):", flush=True)
+    # Each run its own log, named by its run id: dbt's output (not the terminal's: the CLI prints each stage
+    # and a summary, the UI has the rest), then every event of the run, without colour codes.
     logs = get_settings().home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{'release' if publish else 'validate'}-{week}-{run_id}.log"
@@ -208,10 +213,13 @@ def _published_by_run(info, week: str, since: dt.datetime) -> list[str]:
 
 
 def _report(result, week: str, publish: bool, published: list[str]) -> int:
+    import dagster as dg
+
     from commons_assets.release.outcome import EXIT_BUG, EXIT_OK, facts_of, verdict
 
     facts = facts_of(result, published)
     code = verdict(facts)
+    warned = facts.warned_checks
     verb = "release" if publish else "validation"
     if code != EXIT_OK:
         if facts.published_targets:
@@ -232,8 +240,12 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
         return code
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
+        _print_warned(warned)
         return 0
-    [materialization] = result.asset_materializations_for_node("release_publication")
+    [materialization] = [
+        m for m in result.asset_materializations_for_node("release_publication")
+        if m.asset_key == dg.AssetKey("release_publication")  # the node also materialises each published dataset
+    ]
     metadata = materialization.metadata
     datasets = metadata["datasets"].value
     if metadata["already_published"].value:
@@ -243,7 +255,17 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
     for dataset, item in datasets.items():
         print(f"  {dataset:<24} {item['rows']:>10,} rows  {item['licence']:<9} {item['url']}")
     print(f"  {len(datasets)} dataset(s)")
+    _print_warned(warned)
     return 0
+
+
+def _print_warned(evaluations) -> None:
+    for evaluation in evaluations:
+        key = evaluation.asset_check_key
+        print(f"  check {key.asset_key.to_user_string()}:{key.name} not met (declared a warning, not blocking)")
+        if evaluation.description:
+            for line in evaluation.description.split("; "):
+                print(f"      {line}")
 
 
 def _cmd_release(args: argparse.Namespace) -> int:

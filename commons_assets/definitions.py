@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from commons_assets.dbt.assets import build_dbt_assets
 from commons_assets.dbt.project import dbt_project, dbt_resource, load_manifest
-from commons_assets.dbt.setup import source_schema_classified, warehouse_setup
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.dbt.setup import build_setup
 from commons_assets.privacy.checks import build_gate_checks
 from commons_assets.privacy.policy import load_policy
 from commons_assets.release.assets import build_release_assets, datagouv_resource
+from commons_assets.release.dataset_page import PUBLISHED_GROUP
 from commons_assets.release.lock import release_lock_resource
+from commons_assets.service import declared_service
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import build_usage_assets, matomo_resource
 from commons_assets.warehouse import URL_SETTING, WarehouseResource
@@ -28,25 +31,42 @@ def _warehouse_resource() -> WarehouseResource:
     return WarehouseResource()
 
 
+def _with_owners(assets: list[dg.AssetsDefinition], owners: list[str]) -> list[dg.AssetsDefinition]:
+    """Every asset owned by the service's declared owners (vars.service.owners), unless it names its own."""
+    if not owners:
+        return assets
+    return dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=owners), assets)
+
+
 def build_definitions() -> dg.Definitions:
+    # Dagster's notices about its own API (backfill_policy is beta, partitioned asset checks are a preview) are
+    # for us, not for the person running a release: each was chosen knowingly, and a normal run prints nothing.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+        return _build_definitions()
+
+
+def _build_definitions() -> dg.Definitions:
     dbt_project()  # a missing or stale manifest fails here, naming the command that prepares it
     dbt_models = build_dbt_assets()
     manifest = load_manifest()
     policy = load_policy(manifest)
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
+    warehouse_setup, source_schema_classified = build_setup()
 
     weekly_release = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
-        partitions_def=WEEKLY_PARTITIONS,
-        description="Builds the dbt models for one ISO week, runs the privacy gate, exports and publishes.",
+        description=(
+            "Construit les modèles dbt d'une semaine ISO, passe la barrière de confidentialité, exporte et publie."
+        ),
     )
     # The data-contract job a service's CI runs: everything but export and publish.
     weekly_validation = dg.define_asset_job(
         VALIDATION_JOB_NAME,
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release"),
-        partitions_def=WEEKLY_PARTITIONS,
-        description="Builds the dbt models for one ISO week and runs every check, without exporting.",
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("release", PUBLISHED_GROUP),
+        description="Construit les modèles dbt d'une semaine ISO et passe tous les contrôles, sans rien exporter.",
     )
     # Monday 03:00 Europe/Paris: the week that ended at midnight is complete and the night's loads are done.
     weekly_schedule = dg.build_schedule_from_partitioned_job(
@@ -56,8 +76,9 @@ def build_definitions() -> dg.Definitions:
         hour_of_day=3,
         day_of_week=1,
     )
+    assets = [warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets(manifest)]
     return dg.Definitions(
-        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets(manifest)],
+        assets=_with_owners(assets, service.owners if (service := declared_service()) else []),
         asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -53,6 +54,19 @@ class Service(BaseModel):
     # store naive UTC); a timestamptz column carries its own zone and ignores it.
     source_timezone: str = DEFAULT_SOURCE_TIMEZONE
     first_week: str | None = None  # first ISO week with data, e.g. 2024-W01
+    # who answers for the service's data in the Dagster UI: e-mail addresses or `team:<name>`, as Dagster wants
+    owners: list[str] = Field(default_factory=list)
+    # a CNIL exemption condition that does not hold: `warn` shows the check failed in the UI and publishes,
+    # `block` stops the release before the export
+    exemption_check: Literal["warn", "block"] = "warn"
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            if not (owner.startswith("team:") and len(owner) > 5) and "@" not in owner:
+                raise ValueError(f"{owner!r} is neither an e-mail address nor team:<name>")
+        return value
 
     @field_validator("contact")
     @classmethod
@@ -133,6 +147,24 @@ def load_service(project_dir: Path | None = None) -> Service:
     except yaml.YAMLError as err:
         raise ServiceError(f"{path} is not valid YAML: {err}") from None
     return service_from_vars(project.get("vars") if isinstance(project, Mapping) else None, str(path))
+
+
+def declared_service(project_dir: Path | None = None) -> Service | None:
+    """The service when its dbt project describes it, None when `vars.service` is absent (a project just made by
+    `commons-assets init`): what only tunes the UI (first week, owners, a check's severity) then takes its
+    default, and the release itself stops on the missing description. A block present but wrong still raises."""
+    try:
+        return load_service(project_dir)
+    except ServiceError:
+        if project_dir is None:
+            from commons_assets.dbt.project import service_project_dir
+
+            project_dir = service_project_dir()
+        project = yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        block = (project.get("vars") or {}).get(SERVICE_VAR) if isinstance(project, Mapping) else None
+        if block is None:
+            return None
+        raise
 
 
 # ------------------------------------------------------------------------------------------------ usage

@@ -2,7 +2,9 @@
 
 A week runs Monday 00:00 to the next Monday 00:00 in the service's publishing time zone (`vars.service.timezone`
 of its dbt project, default Europe/Paris), the zone the privacy macros publish weeks in. People and the CLI speak
-ISO labels (2026-W47); Dagster partition keys are the Monday's date (2026-11-16); SQL bounds are time-zone aware
+ISO labels (2026-W47); Dagster partition keys are the ISO 8601 week date of the Monday (2026-W47-1), so that the
+UI shows the same week as the files; dbt's `release_week` var is the Monday's date (2026-11-16); SQL bounds are
+time-zone aware
 instants. Every conversion goes through this type so that no module re-derives a Monday on its own.
 """
 
@@ -20,10 +22,14 @@ from commons_assets.errors import SettingsError, WeekError
 # The default publishing zone (the demo's). A service declares its own once, as `vars.service.timezone` in its
 # dbt_project.yml: the privacy macros, the partitions and this module all read it (`publishing_timezone()`).
 TIMEZONE = "Europe/Paris"
-# The first week a release can be made for (its Monday); earlier weeks are history inside later releases.
-FIRST_WEEK = "2024-01-01"
+# The first week a release can be made for when the service's dbt project declares none (vars.service.first_week);
+# earlier weeks are history inside later releases.
+FIRST_WEEK = "2024-W01"
+# Dagster partition keys: the ISO 8601 week date of the Monday. Dagster parses keys with strptime, which reads an
+# ISO week only with its weekday (%u), hence the `-1`: the UI then shows 2026-W47-1, not a Monday's date.
+PARTITION_KEY_FORMAT = "%G-W%V-%u"
 _ISO_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PARTITION_KEY = re.compile(r"^(\d{4})-W(\d{2})-1$")
 
 
 def publishing_timezone() -> str:
@@ -85,17 +91,14 @@ class Week:
 
     @classmethod
     def from_partition_key(cls, key: str | dt.date) -> Week:
-        """A weekly partition key (the Monday, YYYY-MM-DD) → the week; the key must be a Monday."""
+        """A weekly partition key (the Monday's ISO week date, 2026-W47-1) → the week."""
         if isinstance(key, dt.date):
             return cls(key)
-        try:
-            # fromisoformat alone also reads '2026-W47' and '20261116': a key has one spelling
-            if not _ISO_DATE.match(key):
-                raise ValueError(key)
-            monday = dt.date.fromisoformat(key)
-        except (TypeError, ValueError):
-            raise WeekError(f"a weekly partition key is a Monday as YYYY-MM-DD, got {key!r}") from None
-        return cls(monday)
+        # one spelling: fromisoformat would also read '2026-W47' or '2026W471', a Monday's date is dbt's form
+        match = _PARTITION_KEY.match(key) if isinstance(key, str) else None
+        if not match:
+            raise WeekError(f"a weekly partition key is a Monday's ISO week date such as 2026-W47-1, got {key!r}")
+        return cls.parse(f"{match.group(1)}-W{match.group(2)}")
 
     @classmethod
     def containing(cls, day: dt.date | dt.datetime) -> Week:
@@ -122,6 +125,12 @@ class Week:
 
     @property
     def partition_key(self) -> str:
+        """The Dagster partition key: 2026-W47-1 (see PARTITION_KEY_FORMAT)."""
+        return f"{self.label}-1"
+
+    @property
+    def dbt_var(self) -> str:
+        """dbt's `release_week` var: the Monday as YYYY-MM-DD, which the package's macros compare with dates."""
         return self.monday.isoformat()
 
     @property
@@ -152,10 +161,19 @@ class Week:
         return self.label
 
 
+def first_week() -> Week:
+    """The first releasable week: the service's first week of data as its dbt project declares it
+    (`vars.service.first_week`), else FIRST_WEEK. The weekly partitions start there too."""
+    from commons_assets.service import declared_service
+
+    service = declared_service()
+    return Week.parse((service.first_week if service else None) or FIRST_WEEK)
+
+
 def releasable_week(label: str, now: dt.date | dt.datetime | None = None) -> Week:
     """The week `label`, if it is complete at `now` and not before the first releasable week."""
     week = Week.parse(label)
-    first = Week.from_partition_key(FIRST_WEEK)
+    first = first_week()
     if week < first:
         raise WeekError(f"{week} is before the first releasable week ({first})")
     last = Week.last_complete(now)

@@ -87,7 +87,7 @@ def test_schedule_runs_monday_3am_paris_for_the_week_just_ended(defs):
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         result = schedule.evaluate_tick(context)
     [request] = result.run_requests
-    assert request.partition_key == "2026-11-16"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
+    assert request.partition_key == "2026-W47-1"  # ISO week 2026-W47, Monday 16 to Sunday 22 November
 
 
 def test_loading_the_definitions_never_parses_dbt(monkeypatch):
@@ -127,6 +127,78 @@ def test_dg_loads_the_same_definitions(manifest):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_each_published_dataset_is_an_asset_after_its_model_with_its_licence_and_owners(defs):
+    from commons_assets.release.dataset_page import LICENCE
+
+    graph = defs.resolve_asset_graph()
+    published = {k.path[-1]: graph.get(k) for k in graph.get_all_asset_keys() if k.path[0] == "published"}
+    assert set(published) == {"signalements", "cohortes-usagers", "usage-fonctionnalites"}
+    for dataset, node in published.items():
+        assert dg.AssetKey("release_publication") in node.parent_keys, dataset
+        assert any(k.path[0] == "open_data" for k in node.parent_keys), dataset
+        assert str(node.metadata[LICENCE].value).split("(")[-1].rstrip(")") in ("lov2", "odc-odbl")
+        assert node.owners == ["team:signalo-donnees"]  # vars.service.owners of the demo's dbt project
+
+
+def test_validation_materialises_nothing_that_is_published(defs):
+    job = defs.resolve_job_def("weekly_validation")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert "open_data/reports_anonymised" in keys
+    assert not {k for k in keys if k.startswith(("published/", "release_"))}
+
+
+def test_partitions_and_checks_are_iso_weeks_from_the_declared_first_week(defs):
+    graph = defs.resolve_asset_graph()
+    partitions = graph.get(dg.AssetKey(["open_data", "reports_anonymised"])).partitions_def
+    assert partitions.get_first_partition_key() == "2026-W23-1"  # vars.service.first_week of the demo
+    gate = next(k for k in graph.asset_check_keys if k.name == "privacy_gate")
+    assert graph.get_check_spec(gate).partitions_def == partitions  # a gate result names its week
+
+
+def test_no_dbt_description_carries_sql_and_every_dbt_test_is_described(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        description = graph.get(key).description or ""
+        assert "Raw SQL" not in description and "{{" not in description, key
+    for check in graph.asset_check_keys:
+        assert graph.get_check_spec(check).description, check
+
+
+@pytest.mark.parametrize("declared, blocking", [("warn", False), ("block", True)])
+def test_the_cnil_exemption_checks_severity_is_the_one_the_dbt_project_declares(declared, blocking, tmp_path,
+                                                                                 monkeypatch, manifest):
+    import shutil
+
+    import yaml
+
+    from commons_assets.dbt.project import load_manifest
+    from commons_assets.usage.assets import EXEMPTION_CHECK, build_usage_assets, exemption_check_result
+    from commons_assets.usage.exemption import ExemptionCondition
+
+    manifest = load_manifest()  # the demo's: only dbt_project.yml's vars differ below
+    project = tmp_path / "service"
+    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
+    config = yaml.safe_load((project / "dbt_project.yml").read_text())
+    config["vars"]["service"]["exemption_check"] = declared
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
+    [spec] = [s for a in build_usage_assets(manifest) for s in a.check_specs if s.name == EXEMPTION_CHECK]
+    assert spec.blocking is blocking
+    failing = [ExemptionCondition("ip_truncated", "Adresses IP tronquées", False, "0 octet"),
+               ExemptionCondition("raw_event_retention", "Événements bruts conservés 25 mois au plus", True, "6 mois")]
+    result = exemption_check_result(failing, declared)
+    assert not result.passed
+    assert result.severity == (dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN)
+    assert result.metadata["conditions_non_respectees"].value == 1
+    assert "Adresses IP tronquées" in result.description and "25 mois" not in result.description
+    assert exemption_check_result(failing[1:], declared).passed
+
+
+def test_the_export_waits_for_the_cnil_exemption_report(defs):
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("usage_exemption_report") in graph.get(dg.AssetKey("release_export")).parent_keys
 
 
 def test_validate_runs_the_same_privacy_gate_as_a_release_lineage_included(defs):

@@ -7,11 +7,14 @@ that nothing here depends on the date the tests run on.
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from commons_assets import cli
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
 from tests.release_files import published_text
 
@@ -57,10 +60,49 @@ def test_the_leak_check_finds_a_planted_address_as_a_reader_would_see_it(db):
 
 
 @pytest.fixture(scope="module")
-def release(demo_counts, tmp_path_factory):
+def release_output(demo_counts, tmp_path_factory):
+    """The release as a person runs it: the installed command in a process of its own, so that what the terminal
+    shows (stages, summary, any Python or Dagster warning on stderr) is exactly what is checked."""
     target = tmp_path_factory.mktemp("releases")
-    code = cli.main(["release", "--week", DEMO_WEEK, "--target", str(target)])
-    return code, target
+    command = Path(sys.executable).with_name("commons-assets")
+    result = subprocess.run(
+        [str(command), "release", "--week", DEMO_WEEK, "--target", str(target)],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=900,
+    )
+    return result, target
+
+
+@pytest.fixture(scope="module")
+def release(release_output):
+    result, target = release_output
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.returncode, target
+
+
+def test_a_normal_release_shows_each_stage_and_no_warning(release_output):
+    from commons_assets.progress import stage_label
+
+    result, _ = release_output
+    assert result.returncode == 0, result.stderr[-3000:]
+    # nothing on stderr: no Python warning, no Dagster notice, no dbt line
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"release of {DEMO_WEEK} (run ")
+    stages = ["service_dbt_models", "open_data__reports_anonymised_privacy_gate", "release_export",
+              "release_publication"]
+    for step in stages:
+        label = stage_label(step)
+        started = [i for i, line in enumerate(lines) if line.split(None, 1) == ["start", label]]
+        ended = [i for i, line in enumerate(lines) if re.fullmatch(rf"done\s+{re.escape(label)} \(\d+\.\d s\)",
+                                                                   line.strip())]
+        assert len(started) == len(ended) == 1, (label, result.stdout)
+        assert started[0] < ended[0]
+    # the stages come in the job's order, then the summary
+    ends = [next(i for i, line in enumerate(lines) if line.strip().startswith("done") and stage_label(s) in line)
+            for s in stages]
+    assert ends == sorted(ends)
+    summary = next(i for i, line in enumerate(lines) if line.startswith(f"release {DEMO_WEEK} published to"))
+    assert summary > ends[-1]
 
 
 @pytest.mark.e2e

@@ -216,6 +216,16 @@ def test_no_python_module_outside_the_demo_names_the_demos_datasets_models_or_co
     assert not offenders, "the demo is named in Python (move it to the dbt project):\n" + "\n".join(offenders)
 
 
+def test_a_project_without_a_service_block_has_no_declared_service_but_a_wrong_block_still_fails(tmp_path):
+    from commons_assets.service import declared_service
+
+    (tmp_path / "dbt_project.yml").write_text("name: new_service\nvars: {k_anonymity: 11}\n")
+    assert declared_service(tmp_path) is None  # init's project: first week, owners, severities take defaults
+    (tmp_path / "dbt_project.yml").write_text("name: new_service\nvars: {service: {name: X, owners: [bob]}}\n")
+    with pytest.raises(ServiceError, match=r"vars\.service\.owners"):
+        declared_service(tmp_path)
+
+
 # --- the declared event source (meta.commons.usage_events, meta.usage_event roles) ----------------------------
 
 EVENTS_ID = "source.commons_assets.service.events"

@@ -3,6 +3,7 @@
 Debian's chromium is driven through Playwright's protocol client (no browser download): .ci/run installs it.
 """
 
+import json
 import os
 import re
 import socket
@@ -15,10 +16,13 @@ from pathlib import Path
 import pytest
 
 from commons_assets import cli
+from commons_assets.week import Week
 from tests.chromium import headless_chromium
 from tests.conftest import DEMO_WEEK
 
 pytestmark = [pytest.mark.ui, pytest.mark.e2e]  # the run history needs one release through the CLI
+
+SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
 
 
 def _free_port() -> int:
@@ -28,10 +32,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cli_run(demo_counts, tmp_path_factory) -> str:
-    """One release through the CLI, so that the UI's run history has it."""
-    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(tmp_path_factory.mktemp("ui_release"))]) == 0
-    return DEMO_WEEK
+def cli_run(demo_counts, tmp_path_factory) -> Path:
+    """One release through the CLI, so that the UI's run history has it; returns the release's folder."""
+    target = tmp_path_factory.mktemp("ui_release")
+    assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(target)]) == 0
+    return target / DEMO_WEEK
 
 
 @pytest.fixture(scope="module")
@@ -97,4 +102,53 @@ def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
     hrefs = row.locator("a[href*='/runs/']").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     run_ids = {match.group(1) for href in hrefs if (match := re.search(r"/runs/([0-9a-f-]{36})", href))}
     assert len(run_ids) == 1, f"the tag and the job name are not in one run's row ({len(run_ids)} runs)"
+    page.close()
+
+
+
+def _screenshot(page, name: str, tmp_path: Path) -> None:
+    """Into the test's folder; into docs/screenshots (the README shows them) with COMMONS_UPDATE_SCREENSHOTS=1."""
+    # a fresh Dagster home opens a « Join the Dagster community » dialog over the page: it is not what we show
+    skip = page.get_by_role("button", name="Skip")
+    if skip.count():
+        skip.first.click()
+        skip.first.wait_for(state="hidden", timeout=10_000)
+        page.wait_for_timeout(1500)  # the dialog fades out
+    page.screenshot(path=str(tmp_path / name))
+    if os.environ.get("COMMONS_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_a_published_datasets_page_shows_licence_address_week_and_risk(dagster_ui, browser, cli_run, tmp_path):
+    from commons_assets.release import dataset_page as labels
+
+    report = json.loads((cli_run / "rapport-confidentialite.json").read_text(encoding="utf-8"))
+    risk = report["jeux_de_donnees"]["signalements"]
+    page = browser.new_page(viewport={"width": 1600, "height": 1300})
+    page.goto(dagster_ui + "/assets/published/signalements", wait_until="networkidle", timeout=120_000)
+    page.get_by_text(labels.RISK_MAX).first.wait_for(timeout=60_000)
+    # the status block loads on its own: the latest materialised week
+    page.get_by_text(Week.parse(DEMO_WEEK).partition_key).first.wait_for(timeout=60_000)
+    text = page.inner_text("body")
+    assert "odc-odbl" in text and "Open Database License" in text
+    assert str(cli_run / "signalements") in text  # where it was published (a folder here, a URL on data.gouv.fr)
+    assert Week.parse(DEMO_WEEK).partition_key in text  # the latest materialised week, as an ISO week
+    assert re.search(rf"{re.escape(labels.LAST_WEEK)}\s+.*?\s+{DEMO_WEEK}\b", text, re.S)
+    # a risk figure, as the published privacy report gives it
+    assert re.search(rf"{re.escape(labels.RISK_MAX)}\s+.*?\s+{risk['risque_procureur_max']}\b", text, re.S)
+    assert re.search(rf"{re.escape(labels.SMALLEST_GROUP)}\s+.*?\s+{risk['plus_petit_groupe']}\b", text, re.S)
+    _screenshot(page, "published-dataset.png", tmp_path)
+    page.close()
+
+
+def test_the_release_run_page_shows_its_iso_week(dagster_ui, browser, cli_run, tmp_path):
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()  # the Dagster home the CLI and the UI share
+    [run] = [r for r in instance.get_runs(limit=20) if r.job_name == "weekly_release"][:1]
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(dagster_ui + f"/runs/{run.run_id}", wait_until="networkidle", timeout=120_000)
+    page.get_by_text("release_publication").first.wait_for(timeout=60_000)
+    page.get_by_text(Week.parse(DEMO_WEEK).partition_key).first.wait_for(timeout=60_000)
+    _screenshot(page, "release-run.png", tmp_path)
     page.close()

@@ -120,8 +120,8 @@ def usage_releases(isolated_usage_state, warehouse_info, tmp_path_factory):
             patch.delenv(variable, raising=False)
         patch.setattr(definitions, "defs", definitions.build_definitions())
         assert cli.main(["release", "--week", FIRST_WEEK, "--target", str(target)]) == 0
-    facts["matomo_off"] = _latest_metadata(instance, MATOMO_ASSET, "2026-11-09")
-    facts["exemption_off"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-11-09")
+    facts["matomo_off"] = _latest_metadata(instance, MATOMO_ASSET, "2026-W46-1")
+    facts["exemption_off"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-W46-1")
 
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         wednesday = dt.datetime(2026, 11, 11, 14, 0, tzinfo=dt.UTC)
@@ -155,8 +155,8 @@ def usage_releases(isolated_usage_state, warehouse_info, tmp_path_factory):
         patch.setattr(definitions, "defs", definitions.build_definitions())
         assert cli.main(["release", "--week", SECOND_WEEK, "--target", str(target)]) == 0
         facts["matomo_requests"] = list(fake.requests)
-    facts["matomo_on"] = _latest_metadata(instance, MATOMO_ASSET, "2026-11-16")
-    facts["exemption_on"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-11-16")
+    facts["matomo_on"] = _latest_metadata(instance, MATOMO_ASSET, "2026-W47-1")
+    facts["exemption_on"] = _latest_metadata(instance, EXEMPTION_ASSET, "2026-W47-1")
     with psycopg.connect(warehouse_info.conninfo()) as conn:
         facts["matomo_labels"] = [
             label for (label,) in conn.execute(
@@ -200,7 +200,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(MATOMO_SCHEMA_SETTING, schema)
             [matomo_asset, _] = build_usage_assets()
-            off = dg.materialize([matomo_asset], partition_key="2026-11-16",
+            off = dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                  resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
             assert off.success
             assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (0,)
@@ -209,7 +209,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
             with serve() as fake:
                 resource = MatomoResource(url=fake.base_url, site_id="3", token=TOKEN)
                 for _ in range(2):  # a second run of the same week replaces it
-                    on = dg.materialize([matomo_asset], partition_key="2026-11-16",
+                    on = dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                         resources={"warehouse": WarehouseResource(), "matomo": resource})
                     assert on.success
             counts = db.execute(
@@ -217,7 +217,7 @@ def test_the_matomo_asset_creates_the_table_when_off_and_loads_the_week_when_on(
             ).fetchall()
             assert counts == [("2026-W47", 22)]
             # off again: what was loaded is cleared, so no Matomo row of a source now off reaches the models
-            assert dg.materialize([matomo_asset], partition_key="2026-11-16",
+            assert dg.materialize([matomo_asset], partition_key="2026-W47-1",
                                   resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()}).success
             assert db.execute(f"select count(*) from {schema}.matomo_weekly_usage").fetchone() == (0,)
     finally:
@@ -231,7 +231,7 @@ def test_a_matomo_failure_fails_the_asset_with_one_line_and_no_token(db, caplog)
             patch.setenv(MATOMO_SCHEMA_SETTING, schema)
             [matomo_asset, _] = build_usage_assets()
             wrong = MatomoResource(url=fake.base_url, site_id="3", token="0" * 32)
-            result = dg.materialize([matomo_asset], partition_key="2026-11-16", raise_on_error=False,
+            result = dg.materialize([matomo_asset], partition_key="2026-W47-1", raise_on_error=False,
                                     resources={"warehouse": WarehouseResource(), "matomo": wrong})
         assert not result.success
         [failure] = [e for e in result.all_events if e.is_step_failure]
@@ -245,7 +245,7 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
     for variable in ("MATOMO_URL", "MATOMO_SITE_ID", "MATOMO_TOKEN"):
         monkeypatch.delenv(variable, raising=False)
     [_, report] = build_usage_assets()
-    result = dg.materialize([report], partition_key="2026-11-16",
+    result = dg.materialize([report], partition_key="2026-W47-1",
                             resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -259,7 +259,7 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
     }
     # as of the end of the week: the same conditions as the helper the export uses
     with WarehouseResource().connect() as conn:
-        conditions = exemption_conditions(conn, "2026-11-16", env={})
+        conditions = exemption_conditions(conn, dt.date(2026, 11, 16), env={})
     assert {c.code: c.holds for c in conditions} == {
         k: metadata[k] for k in ("ip_truncated", "visitor_id_lifetime", "raw_event_retention")
     }
@@ -303,7 +303,7 @@ def test_without_a_declared_event_table_the_report_measures_matomo_only_and_neve
     [matomo_asset, report] = build_usage_assets(_without_event_source(manifest))
     try:
         # the Matomo load itself is covered elsewhere: only the report runs here, the Matomo table off
-        result = dg.materialize([report], partition_key="2026-11-16",
+        result = dg.materialize([report], partition_key="2026-W47-1",
                                 resources={"warehouse": WarehouseResource(), "matomo": resource})
         assert result.success
         [event] = result.get_asset_materialization_events()
@@ -318,7 +318,7 @@ def test_without_a_declared_event_table_the_report_measures_matomo_only_and_neve
         else:
             assert metadata["conditions"].startswith("Aucune source de mesure d'audience n'est déclarée")
             assert "✔" not in metadata["conditions"]
-        off = dg.materialize([matomo_asset], partition_key="2026-11-16",
+        off = dg.materialize([matomo_asset], partition_key="2026-W47-1",
                              resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
         assert off.success
     finally:

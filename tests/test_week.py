@@ -12,14 +12,16 @@ PARIS = ZoneInfo("Europe/Paris")
 def test_an_iso_label_maps_to_its_monday_and_back():
     week = Week.parse("2026-W47")
     assert week.monday == dt.date(2026, 11, 16)
-    assert week.partition_key == "2026-11-16"
+    assert week.partition_key == "2026-W47-1"  # what the Dagster UI shows: the ISO week, not a date
+    assert week.dbt_var == "2026-11-16"  # what dbt's macros compare with dates
     assert week.label == "2026-W47" == str(week)
-    assert Week.from_partition_key("2026-11-16") == week
+    assert Week.from_partition_key("2026-W47-1") == week
 
 
 def test_the_iso_year_differs_from_the_calendar_year_around_new_year():
     assert Week.parse("2026-W01").monday == dt.date(2025, 12, 29)
-    assert Week.from_partition_key("2025-12-29").label == "2026-W01"
+    assert Week.from_partition_key("2026-W01-1").monday == dt.date(2025, 12, 29)
+    assert Week.parse("2026-W01").partition_key == "2026-W01-1"
     assert Week.containing(dt.date(2026, 12, 31)).label == "2026-W53"
     assert Week.parse("2026-W53").next().label == "2027-W01"
 
@@ -34,8 +36,8 @@ def test_week_errors_are_commons_errors():
     assert issubclass(WeekError, CommonsError)
 
 
-@pytest.mark.parametrize("bad", ["2026-11-18", "16/11/2026", "2026-W47"])
-def test_a_partition_key_must_be_a_monday_date(bad):
+@pytest.mark.parametrize("bad", ["2026-11-16", "16/11/2026", "2026-W47", "2026-W47-3", "2026W471", "2026-W54-1"])
+def test_a_partition_key_must_be_a_mondays_iso_week_date(bad):
     with pytest.raises(WeekError):
         Week.from_partition_key(bad)
 
@@ -74,7 +76,7 @@ def test_weeks_are_ordered_and_step_by_seven_days():
     assert sorted([Week.parse("2027-W01"), Week.parse("2026-W52"), week]) == [
         week, Week.parse("2026-W52"), Week.parse("2027-W01")
     ]
-    assert len({Week.parse("2026-W47"), Week.from_partition_key("2026-11-16")}) == 1
+    assert len({Week.parse("2026-W47"), Week.from_partition_key("2026-W47-1")}) == 1
 
 
 def test_last_complete_week_is_in_paris_time():
@@ -92,11 +94,50 @@ def test_last_complete_week_follows_the_clock_setting(monkeypatch):
 
 def test_a_week_not_over_cannot_be_released():
     now = dt.datetime(2026, 11, 25, 12, tzinfo=PARIS)
-    assert releasable_week("2026-W47", now).partition_key == "2026-11-16"
+    assert releasable_week("2026-W47", now).partition_key == "2026-W47-1"
     with pytest.raises(WeekError, match="not over"):
         releasable_week("2026-W48", now)
     with pytest.raises(WeekError, match="before the first"):
         releasable_week("2020-W10", now)
+
+
+def test_partition_keys_round_trip_through_dagsters_own_format():
+    """Dagster writes and parses the keys with PARTITION_KEY_FORMAT: its keys must be Week's, both ways."""
+    from commons_assets.partitions import _weekly_partitions
+
+    partitions = _weekly_partitions("2025-W50-1", "Europe/Paris")
+    keys = partitions.get_partition_keys(current_time=dt.datetime(2026, 1, 13, tzinfo=PARIS))
+    assert keys == ["2025-W50-1", "2025-W51-1", "2025-W52-1", "2026-W01-1", "2026-W02-1"]
+    for key in keys:
+        window = partitions.time_window_for_partition_key(key)
+        assert window.start == Week.from_partition_key(key).start_at
+        assert window.end == Week.from_partition_key(key).end_at
+
+
+def test_the_first_releasable_week_is_the_one_the_service_declares(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from commons_assets.partitions import weekly_partitions
+    from commons_assets.week import FIRST_WEEK, first_week
+
+    project = tmp_path / "service"
+    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
+    now = dt.date(2026, 11, 25)
+    config = yaml.safe_load((project / "dbt_project.yml").read_text())
+    for declared, expected in (("2026-W40", "2026-W40"), (None, FIRST_WEEK)):
+        config["vars"]["service"]["first_week"] = declared
+        (project / "dbt_project.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        assert first_week().label == expected
+        assert weekly_partitions().get_first_partition_key() == f"{expected}-1"
+    config["vars"]["service"]["first_week"] = "2026-W40"
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    with pytest.raises(WeekError, match="before the first releasable week \\(2026-W40\\)"):
+        releasable_week("2026-W39", now)
+    assert releasable_week("2026-W40", now).label == "2026-W40"
 
 
 # --- the publishing zone is the service's, declared once in its dbt project ---------------------------------

@@ -58,7 +58,7 @@ def pandas_baseline(url: str, schema: str, monday: str, k: int, out: str, catalo
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    week_end = pd.Timestamp(Week.from_partition_key(monday).end_at)
+    week_end = pd.Timestamp(Week(dt.date.fromisoformat(monday)).end_at)
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         users = pd.read_sql(f'select * from "{schema}".users', conn)

@@ -14,9 +14,53 @@ from commons_assets.privacy.policy import PUBLISHED_PATH_PREFIX
 LICENCE_NAMES = {"lov2": "Licence Ouverte / Open Licence version 2.0", "odc-odbl": "Open Database License (ODbL)"}
 
 
+_RESOURCE_NAMES = {"model": "Modèle", "seed": "Table de référence", "snapshot": "Instantané", "source": "Source"}
+
+
+def test_description(test: Mapping[str, Any]) -> str:
+    """What a dbt data test checks, in French: the test's own `description` (or `meta.description`) when its yml
+    gives one, else a sentence made from the generic test and its arguments. Names only, never a value."""
+    own = test.get("description") or (test.get("config", {}).get("meta") or {}).get("description") or (
+        test.get("meta") or {}
+    ).get("description")
+    if own:
+        return " ".join(str(own).split())
+    generic = test.get("test_metadata") or {}
+    kwargs = generic.get("kwargs") or {}
+    column = kwargs.get("column_name")
+    name = generic.get("name", "")
+    if name == "not_null" and column:
+        return f"La colonne {column} n'est jamais vide."
+    if name == "unique" and column:
+        return f"Chaque valeur de {column} n'apparaît qu'une fois."
+    if name == "accepted_values" and column:
+        return f"La colonne {column} ne prend que les valeurs déclarées dans le yml."
+    if name == "relationships" and column:
+        return f"Chaque valeur de la colonne {column} existe dans la table de référence déclarée."
+    if name == "unique_combination_of_columns":
+        columns = kwargs.get("columns") or kwargs.get("combination_of_columns") or []
+        return f"Chaque combinaison de {', '.join(columns) or 'colonnes déclarées'} n'apparaît qu'une fois."
+    return f"Test dbt {test.get('name', name)}" + (f" sur la colonne {column}." if column else ".")
+
+
 class CommonsDbtTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # the yml's description only: the raw SQL (Jinja included) is in the repository and the dbt docs, and
+        # in the UI it buries the description the service's team reads
+        description = " ".join(str(dbt_resource_props.get("description") or "").split())
+        if description:
+            return dbt_resource_props["description"].strip()
+        kind = _RESOURCE_NAMES.get(dbt_resource_props.get("resource_type", ""), "Ressource")
+        return f"{kind} dbt {dbt_resource_props.get('name')} (sans description dans son yml)."
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=test_description(manifest["nodes"].get(unique_id, {})))
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)

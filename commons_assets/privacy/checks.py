@@ -7,8 +7,10 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
+from commons_assets.partitions import weekly_partitions
 from commons_assets.privacy.gate import gate_findings
 from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.privacy.risk import measure_risk
 from commons_assets.warehouse import WarehouseResource
 
 GATE_CHECK_NAME = "privacy_gate"
@@ -16,7 +18,7 @@ GATE_CHECK_NAME = "privacy_gate"
 
 def _in_persons(model: PublishedModel) -> str:
     key = model.spec.person_key
-    return f" distinct persons, {key.column} of {key.model}" if key else ""
+    return f" personnes distinctes, {key.column} de {key.model}" if key else ""
 
 
 def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -> dg.AssetChecksDefinition:
@@ -24,12 +26,14 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         asset=asset_key,
         name=GATE_CHECK_NAME,
         blocking=True,
+        # a result per week: the UI shows which week passed or blocked
+        partitions_def=weekly_partitions(),
         description=(
-            f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
-            f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}{_in_persons(model)}), "
-            "l-diversity, small "
-            "cells, secondary suppression, no identifier shared with the previous release, no source identifier, "
-            "no column computed from a source's direct identifier or free text (lineage)."
+            f"Barrière de confidentialité de {model.dataset} (suite Great Expectations tirée de la politique) : "
+            f"liste exacte des colonnes, détecteurs d'identifiants, k-anonymat (k = {model.spec.k}"
+            f"{_in_persons(model)}), l-diversité, petites cases, secret secondaire, aucun identifiant commun avec "
+            "la publication précédente ni avec la source, aucune colonne calculée depuis un identifiant direct ou "
+            "un texte libre (lignage)."
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -49,6 +53,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         project_dir = service_project_dir()
         manifest = run_manifest(project_dir, context.run.run_id)
         findings = gate_findings(warehouse.info(), model, policy, release_ids_relation(), manifest, project_dir)
+        with warehouse.connect() as conn:
+            smallest = measure_risk(conn, model)["smallest_group"]
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -57,6 +63,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
                 # counts and column names only: never an offending value
                 "findings": dg.MetadataValue.json([f.as_metadata() for f in findings]),
                 "failed_checks": dg.MetadataValue.text(", ".join(sorted({f.check for f in findings})) or "none"),
+                # numbers, so that the UI plots them over the weeks
+                "findings_count": dg.MetadataValue.int(len(findings)),
+                **({"smallest_group": dg.MetadataValue.int(smallest)} if smallest is not None else {}),
             },
         )
 

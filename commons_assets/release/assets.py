@@ -2,6 +2,7 @@
 
 
 import csv
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ from commons_assets.ledger import (
     record_publication,
     record_published_usage,
 )
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.partitions import weekly_partitions
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
     ENV_API_KEY,
@@ -30,6 +31,12 @@ from commons_assets.release.datagouv import (
     DatagouvSettings,
     publish_release,
 )
+from commons_assets.release.dataset_page import (
+    PUBLISHED_GROUP,
+    published_dataset_definition_metadata,
+    published_dataset_key,
+    published_dataset_metadata,
+)
 from commons_assets.release.export import STATS_ARCHIVE, STATS_PAGE, export_release, new_staging_dir, service_and_usage
 from commons_assets.release.lock import ReleaseLock, pause_for_tests
 from commons_assets.release.packaging import sha256_of
@@ -37,6 +44,7 @@ from commons_assets.release.publication import dataset_publications
 from commons_assets.release.targets import check_folder_target, discard_previous, move_into_place, put_back
 from commons_assets.release.version import code_version
 from commons_assets.settings import get_settings
+from commons_assets.usage.assets import EXEMPTION_ASSET
 from commons_assets.warehouse import WarehouseResource
 from commons_assets.week import Week
 
@@ -45,6 +53,10 @@ _ONE_WEEK_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 DATAGOUV_TARGET = "datagouv"
+PUBLICATION_ASSET = "release_publication"
+# The privacy report of a release (written by export_release) and its per-dataset section.
+PRIVACY_REPORT = "rapport-confidentialite.json"
+PRIVACY_REPORT_DATASETS = "jeux_de_donnees"
 
 
 class PublishConfig(dg.Config):
@@ -170,13 +182,15 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
     @dg.asset(
         name="release_export",
         group_name="release",
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
-        # the CNIL exemption report too: every step that can fail the run comes before anything is exported
-        deps=[*(model_keys[m.name] for m in policy.published), dg.AssetKey("usage_exemption_report")],
+        # after the CNIL exemption report (its check blocks the export when the service declares it blocking):
+        # every step that can fail the run comes before anything is exported
+        deps=[*(model_keys[m.name] for m in policy.published), dg.AssetKey(EXEMPTION_ASSET)],
         description=(
-            "Streams every published table out of PostgreSQL into a staging folder: CSV (COPY) and Parquet per "
-            "dataset with its Table Schema, the privacy report, datapackage.json, a French README, SHA256SUMS."
+            "Exporte chaque table publiée depuis PostgreSQL dans un dossier d'attente : CSV (COPY) et Parquet par "
+            "jeu de données avec son schéma (Table Schema), le rapport de confidentialité, datapackage.json, le "
+            "README et SHA256SUMS."
         ),
         kinds={"postgres", "csv"},
     )
@@ -205,13 +219,36 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
             }
         )
 
-    @dg.asset(
-        name="release_publication",
-        group_name="release",
-        partitions_def=WEEKLY_PARTITIONS,
+    publication_key = dg.AssetKey(PUBLICATION_ASSET)
+    dataset_keys = {m.dataset: published_dataset_key(m.dataset) for m in policy.published}
+
+    @dg.multi_asset(
+        name=PUBLICATION_ASSET,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
-        deps=[release_export],
-        description="Moves the verified release into its target, whole or not at all.",
+        can_subset=False,
+        specs=[
+            dg.AssetSpec(
+                publication_key,
+                group_name="release",
+                deps=[release_export],
+                description="Publie la version vérifiée vers sa destination, entière ou pas du tout.",
+            ),
+            # the published datasets themselves, each with its page in the UI: what, which licence, where,
+            # which week and when, how risky. Skippable: publishing a week again changes nothing, records nothing.
+            *(
+                dg.AssetSpec(
+                    dataset_keys[m.dataset],
+                    group_name=PUBLISHED_GROUP,
+                    deps=[publication_key, model_keys[m.name]],
+                    description=f"{m.spec.title}\n\n{m.spec.description.strip()}",
+                    metadata=published_dataset_definition_metadata(m.dataset, m.spec.licence),
+                    kinds={"csv", "parquet"},
+                    skippable=True,
+                )
+                for m in policy.published
+            ),
+        ],
     )
     def release_publication(
         context: dg.AssetExecutionContext,
@@ -219,13 +256,16 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         warehouse: WarehouseResource,
         datagouv: DatagouvResource,
         release_lock: ReleaseLock,
-    ) -> dg.MaterializeResult:
+    ):
         week = Week.from_partition_key(context.partition_key).label
         staged = _staging_dir(context.run_id, week)
         if not (staged / "release.json").exists():
             raise dg.Failure(description=f"no staged release for {week} in this run; run the whole weekly_release job")
         files = verify_staged_release(staged, policy)
         has_stats_page = (staged / STATS_PAGE).exists()
+        # the privacy report as published: its figures go on each dataset's page of the UI (read now: a folder
+        # target moves the staged files away)
+        risks = json.loads((staged / PRIVACY_REPORT).read_text(encoding="utf-8"))[PRIVACY_REPORT_DATASETS]
         if config.target == DATAGOUV_TARGET:
             where, urls, resources = _publish_to_datagouv(context, config, warehouse, datagouv, staged, week, files)
             if resources is not None:
@@ -253,21 +293,21 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 raise
             discard_previous(previous)
         shutil.rmtree(staged.parent, ignore_errors=True)
-        for model in policy.published:
-            # shown on each published dataset's page of the UI: licence, where it is, last week published
-            context.log_event(
-                dg.AssetObservation(
-                    asset_key=model_keys[model.name],
-                    partition=context.partition_key,
-                    metadata={
-                        "licence": model.spec.licence,
-                        "published_at": dg.MetadataValue.url(urls[model.dataset])
-                        if urls[model.dataset].startswith("http") else dg.MetadataValue.path(urls[model.dataset]),
-                        "last_week_published": week,
-                    },
-                )
+        published_at = dt.datetime.now(dt.UTC)
+        rows = {f["dataset"]: f["rows"] for f in files}
+        # yielded after the publication's own result, which they depend on
+        published = [] if resources is None else [
+            dg.MaterializeResult(
+                asset_key=dataset_keys[model.dataset],
+                metadata=published_dataset_metadata(
+                    licence=model.spec.licence, location=urls[model.dataset], week=week,
+                    published_at=published_at, rows=rows[model.dataset], risk=risks.get(model.dataset, {}),
+                ),
             )
-        return dg.MaterializeResult(
+            for model in policy.published
+        ]
+        yield dg.MaterializeResult(
+            asset_key=publication_key,
             metadata={
                 "week": week,
                 "target": where,
@@ -283,6 +323,7 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
                 **_stats_page_metadata(config.target, where, week, has_stats_page),
             }
         )
+        yield from published
 
     def _record(conn, run_id, week, files, where, resources, urls):
         """The ledger of a published release, in one transaction: files, release ids, frozen usage weeks."""

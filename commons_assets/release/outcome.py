@@ -75,6 +75,9 @@ class RunFacts:
 
     published_targets: list[str] = field(default_factory=list)  # ledger rows of the week written by this run
     failed_checks: list[tuple[str, str]] = field(default_factory=list)  # (check, description)
+    # checks the service declared warnings (a dbt test with severity warn, the CNIL exemption when its project
+    # says so): reported after the summary, they never stop the release
+    warned_checks: list = field(default_factory=list)  # AssetCheckEvaluation
     failures: list[StepFailure] = field(default_factory=list)
     success: bool = True
 
@@ -130,7 +133,9 @@ def facts_of(result, published_targets: list[str]) -> RunFacts:
 
     facts = RunFacts(published_targets=published_targets, success=result.success)
     for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN:
+            facts.warned_checks.append(evaluation)
+        elif not evaluation.passed:
             key = evaluation.asset_check_key
             facts.failed_checks.append((f"{key.asset_key.to_user_string()}:{key.name}", evaluation.description or ""))
     for event in result.all_events:

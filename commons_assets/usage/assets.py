@@ -25,7 +25,7 @@ import psycopg
 import psycopg.sql
 
 from commons_assets.errors import SettingsError
-from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.partitions import weekly_partitions
 from commons_assets.service import EventSource, load_service, usage_event_source
 from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
@@ -204,6 +204,26 @@ def exemption_metadata(conditions: Sequence[ExemptionCondition], week: str) -> d
     return metadata
 
 
+EXEMPTION_CHECK = "conditions_cnil"
+
+
+def exemption_check_result(conditions: Sequence[ExemptionCondition], severity: str) -> dg.AssetCheckResult:
+    """The check on the exemption report: passes when every condition holds (a condition not measured does not
+    hold); a failure is a warning, or an error that blocks the release when the service's dbt project declares
+    `exemption_check: block`."""
+    failing = [c for c in conditions if not c.holds]
+    return dg.AssetCheckResult(
+        check_name=EXEMPTION_CHECK,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "block" else dg.AssetCheckSeverity.WARN,
+        description="; ".join(
+            f"{c.source} : {c.label} ({'non mesurée' if c.holds is None else 'non respectée'})" for c in failing
+        )
+        or "toutes les conditions d'exemption de consentement sont respectées",
+        metadata={"conditions_non_respectees": dg.MetadataValue.int(len(failing))},
+    )
+
+
 def event_source_asset_key(manifest: Mapping, source: EventSource) -> dg.AssetKey:
     """The declared event table's asset key, as the dbt assets name that source (so the lineage joins up)."""
     from commons_assets.dbt.translator import CommonsDbtTranslator
@@ -214,17 +234,21 @@ def event_source_asset_key(manifest: Mapping, source: EventSource) -> dg.AssetKe
 def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinition]:
     """The usage assets; the exemption report depends on the event table the manifest declares, if any
     (default: the manifest of the project in use)."""
+    from commons_assets.service import declared_service
+
     if manifest is None:
         from commons_assets.dbt.project import load_manifest
 
         manifest = load_manifest()
     source = usage_event_source(manifest)
     event_deps = [event_source_asset_key(manifest, source)] if source is not None else []
+    service = declared_service()
+    severity = service.exemption_check if service else "warn"
 
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         kinds={"postgres"},
         description=(
@@ -250,10 +274,22 @@ def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinit
     @dg.asset(
         name=EXEMPTION_ASSET,
         group_name=GROUP,
-        partitions_def=WEEKLY_PARTITIONS,
+        partitions_def=weekly_partitions(),
         backfill_policy=_ONE_WEEK_PER_RUN,
         deps=event_deps,
         kinds={"postgres"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                EXEMPTION_CHECK,
+                asset=EXEMPTION_ASSET,
+                blocking=severity == "block",
+                description=(
+                    "Les conditions de la CNIL pour l'exemption de consentement de la mesure d'audience sont "
+                    f"respectées ; sinon {'la publication est bloquée' if severity == 'block' else 'avertissement'} "
+                    "(vars.service.exemption_check du projet dbt)."
+                ),
+            )
+        ],
         description=(
             "Which of the CNIL's measurable conditions for the consent exemption of audience measurement hold: "
             "IP addresses truncated, visitor ids used at most 13 months, raw events kept at most 25 months. "
@@ -273,7 +309,10 @@ def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinit
                 conditions = exemption_conditions(conn, monday, env=env, event_source=source)
         except SettingsError as err:  # a MATOMO_DECLARED_* value, or a Matomo variable, is malformed
             raise dg.Failure(description=f"the CNIL exemption report could not be made: {err}") from None
-        return dg.MaterializeResult(metadata=exemption_metadata(conditions, Week(monday).label))
+        return dg.MaterializeResult(
+            metadata=exemption_metadata(conditions, Week(monday).label),
+            check_results=[exemption_check_result(conditions, severity)],
+        )
 
     return [matomo_weekly_usage, usage_exemption_report]
 
