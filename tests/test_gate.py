@@ -11,6 +11,7 @@ distinct sensitive values, a count of exactly k, two suppressed cells beside a t
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import psycopg
@@ -474,3 +475,55 @@ def test_rules_without_a_join_run_through_gx(source, warehouse_info):
     detectors.install_functions(source)
     findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
     assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]
+
+
+# hostile text (issue 12, problem 4): no published text a spreadsheet would run, no control or bidi character.
+HOSTILE = {
+    "hyperlink": ('=HYPERLINK("http://x","y")', "formula"),
+    "dde": ("+cmd|' /C calc'!A0", "formula"),
+    "at_sum": ("@SUM(1+1)", "formula"),
+    "minus_formula": ("-2+3+cmd|' /C calc'!A0", "formula"),
+    "leading_tab": ("\tvoirie", "formula"),  # a leading TAB is also a control character
+    "leading_cr": ("\rvoirie", "formula"),
+    "plus_number": ("+33", "formula"),  # PostgreSQL never writes a number with a plus: this is text
+    "newline_inside": ("voirie\nsecret", "control"),
+    "nul_like_c0": ("voi\x01rie", "control"),
+    "c1_control": ("voi\x85rie", "control"),
+    "rlo_u202e": ("voirie\u202egnp.exe", "control"),
+    "lrm_u200e": ("\u200evoirie", "control"),
+    "isolate_u2066": ("voi\u2066rie", "control"),
+    "arabic_mark_u061c": ("voirie\u061c", "control"),
+}
+NEAR_MISSES = ["-12.5", "-3", "-1e-5", "a@b.fr dans le texte", "Voirie = chaussée", "Éclairage public", "2026-W47",
+               "90+", "autres", "A-B"]  # fmt: skip
+_TEXT = {"libelle": "public"}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_text_blocks_each_value_naming_the_column_and_a_count(source, name):
+    value, kind = HOSTILE[name]
+    model = _publish(source, f"hostile_{name}", [("voirie",)] * 3 + [(value,)], [("libelle", "public")])
+    found = _fired(source, model, "hostile_text")
+    assert kind in {re.search(r"\((formula|control):", message)[1] for _, _, message in found}, found
+    assert {(column, hits) for column, hits, _ in found} <= {("libelle", 1)} and found
+    assert all(value not in message for _, _, message in found)
+
+
+def test_hostile_text_lets_negative_numbers_and_inner_signs_pass(source):
+    model = _publish(source, "hostile_near", [(v,) for v in NEAR_MISSES], [("libelle", "public")])
+    assert _fired(source, model, "hostile_text") == []
+
+
+def test_hostile_text_counts_per_column_and_leaves_release_ids_to_their_own_rule(source):
+    rows = [(i, "=1+1") for i in _fresh_ids(4)] + [(i, "voirie") for i in _fresh_ids(2)]
+    model = _publish(source, "hostile_count", rows, WITH_ID)
+    found = _fired(source, model, "hostile_text")
+    assert [(column, hits) for column, hits, _ in found] == [("categorie", 4)]
+
+
+def test_hostile_text_runs_through_gx(source, warehouse_info):
+    model = _publish(source, "hostile_gx", [("voirie",), ('=HYPERLINK("http://x","y")',)], [("libelle", "public")])
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, f"{PUB}.no_ledger")
+    assert ("hostile_text", "libelle", 1) in {(f.check, f.column, f.count) for f in findings}
+    assert "HYPERLINK" not in repr(findings)

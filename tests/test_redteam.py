@@ -152,6 +152,22 @@ def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys,
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
 
 
+@pytest.mark.e2e
+def test_a_spreadsheet_formula_in_a_published_label_blocks_the_release(
+    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    # 20: a category label a spreadsheet would run when a reuser opens the CSV
+    value = '=HYPERLINK("http://x","y")'
+    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "[hostile_text]", "reports_anonymised.categorie")
+    assert ("hostile_text", "reports_anonymised.categorie") in _findings(err), err
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
 SOURCE_COPIES = {
     # a direct identifier copied as it is, which no detector recognises
     # (the longest one, so that the artefacts can be searched for it without matching common words)

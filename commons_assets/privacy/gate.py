@@ -401,6 +401,58 @@ def source_identifier_rules(
     ]
 
 
+# What a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula when a reuser opens the CSV: a cell
+# starting with =, +, -, @, TAB or CR (OWASP's CSV injection list). A negative number is data, not a formula:
+# `-12.5` passes. `+33` does not: PostgreSQL never writes a number with a leading plus, so such a value is text
+# (a phone prefix, `+cmd|…`), and it blocks. An `@` inside a value (`a@b`) is harmless, only a leading one runs.
+_FORMULA_START = "^[=+@\\t\\r]|^-"
+_NEGATIVE_NUMBER = "^-[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
+# Every C0 and C1 control character (TAB, CR and LF included: no published cell holds one) and the bidi controls
+# that reorder what a reader sees (U+200E/F, U+061C, U+202A–202E, U+2066–2069). PostgreSQL's regex escapes, so
+# the rule's text holds no control character itself.
+_CONTROL = "[\\u0001-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
+
+
+def hostile_text_rule(model: PublishedModel) -> Rule | None:
+    """No published text a spreadsheet would run, no control or bidi character: a reuser opens our CSV in a
+    spreadsheet. Such a value blocks (kind `formula` or `control`, the column and a count, never the value), so
+    that the source or the model is fixed; the gate never rewrites data silently. Release ids are left out:
+    release_id_rules already holds them to the shape of a random UUID."""
+    columns = [c for c in text_columns(model) if c not in release_id_columns(model)]
+    if not columns:
+        return None
+    counts, values = [], []
+    for i, c in enumerate(columns):
+        column = sql.Identifier(c)
+        counts += [
+            sql.SQL("count(*) filter (where {c} ~ {start} and {c} !~ {number}) as {a}").format(
+                c=column,
+                start=sql.Literal(_FORMULA_START),
+                number=sql.Literal(_NEGATIVE_NUMBER),
+                a=sql.Identifier(f"formula_{i}"),
+            ),
+            sql.SQL("count(*) filter (where {c} ~ {control}) as {a}").format(
+                c=column, control=sql.Literal(_CONTROL), a=sql.Identifier(f"control_{i}")
+            ),
+        ]
+        values += [
+            sql.SQL("({kind}, {name}, s.{a})").format(
+                kind=sql.Literal(kind), name=sql.Literal(c), a=sql.Identifier(f"{kind}_{i}")
+            )
+            for kind in ("formula", "control")
+        ]
+    query = sql.SQL(
+        "select v.kind, v.column_name, v.hits from (select {counts} from {batch}) as s "
+        "cross join lateral (values {values}) as v(kind, column_name, hits) where v.hits > 0"
+    ).format(counts=sql.SQL(", ").join(counts), batch=_BATCH_SQL, values=sql.SQL(", ").join(values))
+    return Rule(
+        "hostile_text",
+        _render(query),
+        "{model}.{column_name}: {hits} hostile value(s) ({kind}: a leading =, +, -, @, TAB or CR a spreadsheet "
+        "would run, or a control or bidi character); fix the source or the model, the gate does not rewrite data",
+    )
+
+
 def build_rules(
     model: PublishedModel, policy: Policy, release_ids: str, source_types: dict[str, dict[str, str]] | None = None
 ) -> list[Rule]:
@@ -413,6 +465,7 @@ def build_rules(
         + secondary_suppression_rules(model)
         + cross_release_rules(model, release_ids)
         + source_identifier_rules(model, policy, source_types)
+        + [r for r in [hostile_text_rule(model)] if r]
     )
 
 
