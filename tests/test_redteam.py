@@ -168,6 +168,41 @@ def test_a_spreadsheet_formula_in_a_published_label_blocks_the_release(
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
 
 
+# 21: values the service cannot have recorded, each caught by a plausibility test of the privacy package applied
+# in the sources yml (dbt_package/tests/generic/plausible.sql): (table.column, test, the planting SQL).
+IMPLAUSIBLE = [
+    ("reports.created_at", "plausible_timestamp",
+     "update {s}.reports set created_at = timestamptz '1900-01-03 10:00+00' where report_id = 11"),
+    ("users.created_at", "plausible_timestamp",
+     "update {s}.users set created_at = timestamptz '9999-06-01 10:00+00' where user_id = 12"),
+    ("events.occurred_at", "plausible_timestamp",
+     "update {s}.events set occurred_at = 'infinity' where event_id = 13"),
+    ("reports.closed_at", "plausible_timestamp",
+     "update {s}.reports set closed_at = '-infinity' where report_id = 14"),
+    ("users.birth_date", "plausible_birth_date",
+     "update {s}.users set birth_date = date '2031-02-01' where user_id = 15"),
+]
+
+
+@pytest.mark.e2e
+def test_implausible_source_values_block_the_release_each_named(fresh_demo, db, tmp_path, capsys):
+    for _, _, plant in IMPLAUSIBLE:
+        db.execute(plant.format(s=S))
+    # NULL timestamps: the demo's schema forbids them, a service's may not
+    db.execute(f"alter table {S}.reports alter column created_at drop not null")
+    db.execute(f"update {S}.reports set created_at = null where report_id = 16")
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    assert code == cli.EXIT_BLOCKED, out + err
+    assert tree_digest(target) == before, "the target was changed"
+    for column, test, _ in IMPLAUSIBLE:
+        table, name = column.split(".")
+        assert _one_line_names(err, test, table, name), f"{test} on {column} is not named:\n{err}"
+    assert "1900-W01" not in out + err and "9999" not in out + err
+
+
 SOURCE_COPIES = {
     # a direct identifier copied as it is, which no detector recognises
     # (the longest one, so that the artefacts can be searched for it without matching common words)
