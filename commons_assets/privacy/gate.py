@@ -453,6 +453,99 @@ def hostile_text_rule(model: PublishedModel) -> Rule | None:
     )
 
 
+def subtraction_groupings(model: PublishedModel) -> list[tuple[str, list[str], str | None]]:
+    """What a reader would subtract, per published table: (label, dimensions, measure). Records: the rows of
+    each combination of quasi-identifiers, and of each combination with each sensitive value (a status that
+    changed moves two such groups by one, not the combination). Aggregates: each count column, per
+    combination of every other column. Release ids are never a dimension: they are new at every release."""
+    ids = set(release_id_columns(model))
+    if model.spec.kind == "records":
+        base = list(model.spec.quasi_identifiers) or ([model.spec.period_column] if model.spec.period_column else [])
+        return [(", ".join(base) or "*", base, None)] + [
+            (", ".join([*base, s]), [*base, s], None) for s in model.spec.sensitive
+        ]
+    dims = [c for c in model.column_names if c not in model.spec.count_columns and c not in ids]
+    return [(m, dims, m) for m in model.spec.count_columns]
+
+
+def subtraction_rules(model: PublishedModel, previous: str | None = None) -> list[Rule]:
+    """No subtraction attack (REDTEAM.md 17): in the periods both the previous release and this one cover, no
+    group may move by 1 to k−1, or comparing the two releases would single out the few people who moved it (a
+    deleted report, a changed status, a report back-dated into a published week, a deleted account).
+
+    `previous` is the ledger table holding what the previous release published of this table (ledger.py,
+    `published__<dataset>`, rewritten at each publication; default: the one of the ledger in use). The periods
+    compared are those up to the previous release's week (and up to this release's last period); a table
+    without `period_column` is compared whole once a release exists. A hidden value (suppressed cell, or a
+    group absent from one side) may be anything from 0 to k−1, so a group published on one side only blocks
+    unless its value is at least 2k−1 (then it moved by k or more whatever was hidden). Moves of 0 or of k
+    and more pass. The models avoid this by freezing published weeks (README « The privacy gate »)."""
+    if previous is None:
+        from commons_assets.ledger import published_rows_relation
+
+        previous = published_rows_relation(model.dataset)
+    k = model.spec.k
+    period = model.spec.period_column
+    prev = sql.SQL(previous)
+    if period:
+        p = sql.Identifier(period)
+        bound = sql.SQL(
+            # per row, then max: no previous release (no row) gives NULL, where least() would ignore a NULL
+            "(select max(least(published_in_week, (select max({p})::text from {batch}))) from {prev})"
+        ).format(prev=prev, p=p, batch=_BATCH_SQL)
+        covered = sql.SQL("{p}::text <= (select week from bound)").format(p=p)
+    else:
+        bound = sql.SQL("case when exists (select 1 from {prev}) then 'whole' end").format(prev=prev)
+        covered = sql.SQL("(select week from bound) is not null")
+    rules = []
+    for label, dims, measure in subtraction_groupings(model):
+        keys = [sql.Identifier(d) for d in dims] or [sql.SQL("1")]
+        named = sql.SQL(", ").join(
+            sql.SQL("{} as {}").format(key, sql.Identifier(f"d{i}")) for i, key in enumerate(keys)
+        )
+        group = sql.SQL(", ").join(sql.Identifier(f"d{i}") for i in range(len(keys)))
+        if measure:
+            m = sql.Identifier(measure)
+            sides = sql.SQL(
+                "select {named}, {m}::numeric as before, null::numeric as after from {prev} where {covered} "
+                "union all select {named}, null::numeric, {m}::numeric from {batch} where {covered}"
+            ).format(named=named, m=m, prev=prev, batch=_BATCH_SQL, covered=covered)
+            values = sql.SQL("max(before) as before, max(after) as after")
+        else:
+            sides = sql.SQL(
+                "select {named}, 1 as before, 0 as after from {prev} where {covered} "
+                "union all select {named}, 0, 1 from {batch} where {covered}"
+            ).format(named=named, prev=prev, batch=_BATCH_SQL, covered=covered)
+            # a group absent from one side has 0 rows there: possibly suppressed, so unknown below k
+            values = sql.SQL("nullif(sum(before), 0) as before, nullif(sum(after), 0) as after")
+        query = sql.SQL(
+            "with bound as (select {bound} as week) "
+            "select 'subtraction' as kind, {label} as column_name, count(*) as hits from ("
+            "select {values} from ({sides}) as sides group by {group}) as g "
+            "where (before is not null and after is not null and abs(after - before) between 1 and {k1}) "
+            "or ((before is null) <> (after is null) and coalesce(before, after) <= {k2}) "
+            "having count(*) > 0"
+        ).format(
+            bound=bound,
+            label=sql.Literal(label),
+            values=values,
+            sides=sides,
+            group=group,
+            k1=sql.Literal(k - 1),
+            k2=sql.Literal(2 * k - 2),
+        )
+        rules.append(
+            Rule(
+                "subtraction",
+                _render(query),
+                f"{{model}} ({{column_name}}): {{hits}} group(s) of weeks the previous release also covered moved "
+                f"by 1 to k−1={k - 1}, so comparing the two releases would single out who moved them; publish "
+                "past weeks as first published (frozen weeks) or change them by k or more",
+            )
+        )
+    return rules
+
+
 def build_rules(
     model: PublishedModel, policy: Policy, release_ids: str, source_types: dict[str, dict[str, str]] | None = None
 ) -> list[Rule]:
@@ -466,6 +559,7 @@ def build_rules(
         + cross_release_rules(model, release_ids)
         + source_identifier_rules(model, policy, source_types)
         + [r for r in [hostile_text_rule(model)] if r]
+        + subtraction_rules(model)
     )
 
 
