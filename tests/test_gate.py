@@ -549,7 +549,7 @@ def _previous(conn, name: str, select: str, week: str = "2026-W46") -> str:
 def _records(*groups: tuple[str, str, str, int]) -> str:
     """(semaine, categorie, statut, n): n identical rows of each."""
     rows = [(w, c, s) for w, c, s, n in groups for _ in range(n)]
-    return "select * from (values {}) as t(semaine, categorie, statut)".format(_rows(*rows))
+    return f"select * from (values {_rows(*rows)}) as t(semaine, categorie, statut)"
 
 
 def _subtracted(conn, before: str, after: str, **publish) -> list[tuple[str, int, str]]:
@@ -621,14 +621,22 @@ def test_subtraction_compares_only_the_periods_both_releases_cover(source):
 def test_subtraction_compares_each_count_of_an_aggregate(source, before, after, blocked):
     make = "select * from (values ('2026-W46', {}::bigint), ('2026-W46-autre', 20::bigint)) as t(semaine, nb)"
     literal = lambda v: "null" if v is None else str(v)  # noqa: E731
-    found = _subtracted(source, make.format(literal(before)), make.format(literal(after)),
-                        kind="aggregate", quasi_identifiers=["semaine"], sensitive=[], count_columns=["nb"])  # fmt: skip
+    found = _subtracted(
+        source,
+        make.format(literal(before)),
+        make.format(literal(after)),
+        kind="aggregate",
+        quasi_identifiers=["semaine"],
+        sensitive=[],
+        count_columns=["nb"],
+    )
     assert [(c, h) for c, h, _ in found] == ([("nb", 1)] if blocked else [])
 
 
 def test_subtraction_runs_through_gx(source, warehouse_info):
-    model = _built(source, "sub_gx", _records(("2026-W46", "Voirie", "nouveau", 5)), _SUB_RECORDS, kind="records",
-                   k=3, quasi_identifiers=["semaine", "categorie"], sensitive=["statut"], period_column="semaine")  # fmt: skip
+    spec = {"quasi_identifiers": ["semaine", "categorie"], "sensitive": ["statut"], "period_column": "semaine"}
+    after = _records(("2026-W46", "Voirie", "nouveau", 5))
+    model = _built(source, "sub_gx", after, _SUB_RECORDS, kind="records", k=3, **spec)
     previous = _previous(source, "sub_gx_before", _records(("2026-W46", "Voirie", "nouveau", 6)))
     rule = gate.subtraction_rules(model, previous)[0]
     import great_expectations as gx
