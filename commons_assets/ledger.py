@@ -295,8 +295,9 @@ COUNTED_MODEL = "int_events__counted_by_week"
 def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     """Forget the usage history derived from a source database that has just been replaced (the demo seeded
     anew, a benchmark): the weeks counted by the incremental model `int_events__counted_by_week` (in
-    `<dbt_schema>_intermediate`; the next build recounts every week) and the frozen usage weeks (in
-    `<dbt_schema>_ledger`). Never needed in production, where the history only grows."""
+    `<dbt_schema>_intermediate`; the next build recounts every week), the frozen usage weeks and what the last
+    release published of each model (in `<dbt_schema>_ledger`). Never needed in production, where the history
+    only grows."""
     if not _SCHEMA_NAME.match(dbt_schema):
         raise InputError(f"{dbt_schema!r} is not a valid schema name (lower case letters, digits and _)")
     conn.execute(
@@ -308,6 +309,12 @@ def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     ).fetchone()
     if ledger:
         conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE)))
+    # what the last release published of each model: its weeks would be republished as frozen
+    for (table,) in conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s and table_name like %s",
+        (f"{dbt_schema}_ledger", PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
+    ).fetchall():
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", table)))
 
 
 @contextlib.contextmanager

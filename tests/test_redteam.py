@@ -45,13 +45,22 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_the_artefact_search_finds_a_planted_value_*); test_gate.py   |
 |    |                                            | (GX results and check metadata hold counts only);                 |
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
-| 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
+| 17 | subtraction of consecutive releases        | test_gate.py::test_subtraction_* (moves of 1..k−1 block, 0 and    |
+|    |                                            | ≥ k pass, hidden cells, covered periods only);                    |
+|    |                                            | test_subtraction_releases.py (W47 then W48 with the four changes  |
+|    |                                            | to the past: absorbed by frozen weeks); dbt unit tests            |
+|    |                                            | *_published_weeks_are_frozen; test_consecutive_releases.py        |
 | 18 | people, not rows                           | issue 11, item 6 (person key): no test yet                        |
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
 |    |                                            | compiled demo SQL); the source_identifier case here covers values |
 |    |                                            | copied verbatim or hashed from direct identifiers                 |
-| 20 | hostile values for reusers                 | issue 12 (no test yet)                                            |
-| 21 | implausible values                         | issue 12 (no test yet)                                            |
+| 20 | hostile values for reusers                 | test_gate.py::test_hostile_text_* (each value of the issue, near  |
+|    |                                            | misses -12.5, a@b); here:                                         |
+|    |                                            | test_a_spreadsheet_formula_in_a_published_label_blocks_the_release|
+|    |                                            | (values of 100,000 characters: no test yet)                       |
+| 21 | implausible values                         | here: test_implausible_source_values_block_the_release_each_named |
+|    |                                            | (1900, 9999, NULL, ±infinity, a future birth date; dbt tests      |
+|    |                                            | plausible_timestamp, plausible_birth_date)                        |
 | 22 | races, crashes                             | issue 12 (no test yet)                                            |
 """
 
