@@ -23,7 +23,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
             f"Privacy gate for {model.dataset} (Great Expectations suite generated from the policy): exact "
             f"column allow-list, identifier detectors, k-anonymity (k={model.spec.k}), l-diversity, small "
             "cells, secondary suppression, no identifier shared with the previous release, no source identifier, "
-            "no column computed from a source's direct identifier or free text (lineage)."
+            "no column computed from a source's direct identifier or free text (lineage), no group of a week the "
+            "previous release covered moved by 1 to k−1 (subtraction), no spreadsheet formula or control "
+            "character in published text."
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
