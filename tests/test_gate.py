@@ -496,7 +496,6 @@ HOSTILE = {
 }
 NEAR_MISSES = ["-12.5", "-3", "-1e-5", "a@b.fr dans le texte", "Voirie = chaussée", "Éclairage public", "2026-W47",
                "90+", "autres", "A-B"]  # fmt: skip
-_TEXT = {"libelle": "public"}
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

@@ -656,6 +656,14 @@ def lineage_check(model: PublishedModel, policy: Policy, manifest: dict | None, 
     return [Finding("lineage", f.column, 1, f.message) for f in found]
 
 
+def _ensure_previous_release(conn, model: PublishedModel) -> None:
+    """The ledger's copy of the previous release that subtraction_rules() reads: empty for a model never
+    published (nothing to compare), so that the rule runs instead of failing on a missing table."""
+    from commons_assets.ledger import ensure_ledger, ensure_published_rows
+
+    ensure_published_rows(conn, ensure_ledger(conn, usage=[]), model)
+
+
 def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> list[Finding]:
     """Run the model's GX suite against the warehouse; return the findings (counts and names only)."""
     _quiet_gx()
@@ -672,6 +680,7 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
 
     with psycopg.connect(info.conninfo()) as conn:
         source_types = policy_source_types(conn, policy)
+        _ensure_previous_release(conn, model)
     rules = build_rules(model, policy, release_ids, source_types)
     expectations = [
         gxe.ExpectTableColumnsToMatchSet(
