@@ -102,6 +102,9 @@ def _run_weekly_release(week: str, target: str | None, publish: bool) -> int:
     prepare_dagster_home()
     ensure_manifest()
     from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME, defs
+    from commons_assets.service import load_service
+
+    load_service()  # a missing vars.service key stops validate too, before a run, not only the export
 
     job = defs.resolve_job_def(JOB_NAME if publish else VALIDATION_JOB_NAME)
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -239,7 +242,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import subprocess
 
     from commons_assets import warehouse
-    from commons_assets.dbt.project import _dbt_executable, ensure_manifest, service_project_dir
+    from commons_assets.dbt.project import _dbt_executable, dbt_package_env, ensure_manifest, service_project_dir
 
     info = warehouse.resolve()
     warehouse.check_reachable(info)
@@ -256,7 +259,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
         command += ["--project-dir", str(directory)]
     if "--profiles-dir" not in dbt_args:
         command += ["--profiles-dir", str(directory)]
-    return subprocess.run(command, env={**os.environ, **info.dbt_env()}, cwd=directory).returncode
+    return subprocess.run(command, env={**os.environ, **info.dbt_env(), **dbt_package_env()}, cwd=directory).returncode
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -273,7 +276,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(f"  {where}: {result.tables} table(s), {result.columns} column(s)")
     print(f"  {result.suggested} column(s) with a suggested privacy class, none confirmed: the release stays")
     print("  blocked until an analyst sets meta.privacy on every column (see privacy_suggested, privacy_reason).")
-    print(f"  next: export COMMONS_DBT_PROJECT_DIR={result.directory}")
+    print(f"  next: confirm each class in {where}, then set COMMONS_DBT_PROJECT_DIR={args.directory} (in .env) and")
+    print("  follow the README's « Adopting commons-assets for your service »")
     return 0
 
 

@@ -30,7 +30,8 @@ def _warehouse_resource() -> WarehouseResource:
 def build_definitions() -> dg.Definitions:
     dbt_project()  # a missing or stale manifest fails here, naming the command that prepares it
     dbt_models = build_dbt_assets()
-    policy = load_policy(load_manifest())
+    manifest = load_manifest()
+    policy = load_policy(manifest)
     model_keys = {m.name: get_asset_key_for_model([dbt_models], m.name) for m in policy.published}
 
     weekly_release = dg.define_asset_job(
@@ -55,7 +56,7 @@ def build_definitions() -> dg.Definitions:
         day_of_week=1,
     )
     return dg.Definitions(
-        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets()],
+        assets=[warehouse_setup, dbt_models, *build_release_assets(policy, model_keys), *build_usage_assets(manifest)],
         asset_checks=[source_schema_classified, *build_gate_checks(policy, model_keys)],
         jobs=[weekly_release, weekly_validation],
         schedules=[weekly_schedule],

@@ -20,7 +20,7 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from commons_assets.dbt.project import DBT_PACKAGE_DIR
+from commons_assets.dbt.project import DBT_PACKAGE_ENV
 from commons_assets.errors import InputError
 from commons_assets.privacy import detectors
 
@@ -296,27 +296,28 @@ commons_assets:
       connect_timeout: 10
 """
 
-_PACKAGES_YML = """\
+# Why a variable: an absolute path ties the project to one machine, and a relative one to where the virtualenv
+# sits beside the repository (it differs between a laptop, CI and a server); the installed commons-assets is the
+# one that knows where its package is, and it runs every dbt command, so it says so at run time.
+PACKAGES_YML = f"""\
 # The privacy macros (commons_privacy.to_iso_week, age_band, suppress_small_groups…) and generic tests ship with
-# commons-assets; this is where the installed commons-assets keeps them (re-run `commons-assets init` elsewhere or
-# edit the path if it moves). `commons-assets prepare` installs it (dbt deps links a local package).
+# commons-assets. Their folder is named through an environment variable that commons-assets sets for every dbt
+# command it runs (release, validate, prepare, `commons-assets dbt …`): this project, committed to the service's
+# repository, holds no path of one machine, and always uses the macros of the installed commons-assets.
 packages:
-  - local: {path}
+  - local: "{{{{ env_var('{DBT_PACKAGE_ENV}') }}}}"
 """
 
-_GENERATE_SCHEMA_NAME = """\
-{#- Layers land in <target schema>_<layer> (commons_staging, commons_open_data…), so that a second
-    deployment with another COMMONS_DBT_SCHEMA never writes over the first. -#}
+# The root project's schema-name macro: dbt honours it only there, so it delegates to the package, where the
+# rule lives. The bundled demo's macros/generate_schema_name.sql is this same text (a test compares them).
+GENERATE_SCHEMA_NAME = """\
+{#- dbt only honours this macro in the root project: the rule lives in the commons_privacy package. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {%- if custom_schema_name is none -%}
-        {{ target.schema }}
-    {%- else -%}
-        {{ target.schema }}_{{ custom_schema_name | trim }}
-    {%- endif -%}
+    {{ return(commons_privacy.layer_schema_name(custom_schema_name, node)) }}
 {%- endmacro %}
 """
 
-_GITIGNORE = "target/\nlogs/\ndbt_packages/\npackage-lock.yml\n.commons/\nreleases/\n.env\n"
+_GITIGNORE = "target/\nlogs/\ndbt_packages/\npackage-lock.yml\n.user.yml\n.commons/\nreleases/\n.env\n"
 
 
 def init_project(directory: Path, *, schema: str, info) -> InitResult:
@@ -356,8 +357,8 @@ def init_project(directory: Path, *, schema: str, info) -> InitResult:
         (directory / folder / ".gitkeep").touch()
     (directory / "dbt_project.yml").write_text(_DBT_PROJECT_YML.format(name=name), encoding="utf-8")
     (directory / "profiles.yml").write_text(_PROFILES_YML, encoding="utf-8")
-    (directory / "packages.yml").write_text(_PACKAGES_YML.format(path=DBT_PACKAGE_DIR), encoding="utf-8")
-    (directory / "macros" / "generate_schema_name.sql").write_text(_GENERATE_SCHEMA_NAME, encoding="utf-8")
+    (directory / "packages.yml").write_text(PACKAGES_YML, encoding="utf-8")
+    (directory / "macros" / "generate_schema_name.sql").write_text(GENERATE_SCHEMA_NAME, encoding="utf-8")
     (directory / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
     sources_file = staging / f"_{schema}__sources.yml"
     sources_file.write_text(sources_yml(schema, columns), encoding="utf-8")

@@ -8,6 +8,9 @@ model holds its usage statistics is declared in the service's dbt project, never
 - a usage dataset is a published model whose columns carry `meta.usage`, a role among `USAGE_ROLES`
   (`week`, `feature` and `events` are required). The stats page and the frozen-weeks ledger take their
   columns from those roles. A service without such a model publishes no usage section and no stats page.
+- the service's own usage events, if it records any: one source table marked `meta: {commons: {usage_events:
+  true}}`, its columns given a `meta.usage_event` role among `EVENT_ROLES` (`time` required). The CNIL
+  exemption report measures that table and those columns only; without one it measures Matomo only.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commons_assets.errors import PolicyError
 from commons_assets.privacy.policy import Policy, PublishedModel
+from commons_assets.week import TIMEZONE
 
 SERVICE_VAR = "service"
+DEFAULT_TIMEZONE = TIMEZONE  # the publishing zone when a project declares none (commons_assets.week)
+DEFAULT_SOURCE_TIMEZONE = "UTC"
 
 
 class ServiceError(PolicyError):
@@ -41,7 +47,11 @@ class Service(BaseModel):
     description: str = Field(min_length=3)  # one or two French sentences: what the service does
     homepage: str | None = None
     citation: str | None = None  # how to cite the data; default: « <name>, <producer> »
-    timezone: str = "Europe/Paris"
+    # The zone of the published ISO weeks (a week is Monday 00:00 to Monday 00:00 there) and of the partitions.
+    timezone: str = DEFAULT_TIMEZONE
+    # The zone in which the source stores naive timestamps (`timestamp without time zone`: Rails and Django
+    # store naive UTC); a timestamptz column carries its own zone and ignores it.
+    source_timezone: str = DEFAULT_SOURCE_TIMEZONE
     first_week: str | None = None  # first ISO week with data, e.g. 2024-W01
 
     @field_validator("contact")
@@ -58,7 +68,7 @@ class Service(BaseModel):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("timezone")
+    @field_validator("timezone", "source_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:
@@ -197,3 +207,88 @@ def usage_datasets(manifest: Mapping, policy: Policy) -> list[UsageDataset]:
         raise PolicyError("usage statistics declared incompletely:\n- " + "\n- ".join(problems))
     return sorted(found, key=lambda u: u.model.name)
 
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+# A source table holding the service's own usage events says so on the table, in its sources yml:
+#   meta: {commons: {usage_events: true}}
+# and each column that plays a role says which: meta: {usage_event: time | visitor | ip | name}.
+EVENT_SOURCE_MARK = "usage_events"
+EVENT_ROLES = ("time", "visitor", "ip", "name")
+REQUIRED_EVENT_ROLES = ("time",)
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """The service's declared event table: where it is, the column playing each role, and the yml declaring it.
+
+    Only what is declared is measured: without an `ip` column the CNIL report says the IP condition was not
+    measured rather than assuming it holds."""
+
+    schema: str
+    table: str  # the relation's name in the database (dbt's `identifier`)
+    roles: Mapping[str, str]  # role -> column name
+    yml: str = ""
+    source_name: str = ""
+    name: str = ""  # the table's name in dbt (`source('<source_name>', '<name>')`)
+    unique_id: str = ""
+
+    def column(self, role: str) -> str | None:
+        return self.roles.get(role)
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def _is_event_source(source: Mapping) -> bool:
+    metas = ((source.get("config") or {}).get("meta") or {}, source.get("meta") or {})
+    return any(isinstance(m.get("commons"), Mapping) and m["commons"].get(EVENT_SOURCE_MARK) is True for m in metas)
+
+
+def usage_event_source(manifest: Mapping) -> EventSource | None:
+    """The source table the dbt project declares as its usage events, or None when it declares none (usage
+    from Matomo only, or no usage at all). A PolicyError, naming the yml, for two declared tables, a role that
+    is not one of EVENT_ROLES, a role given twice or a required role missing."""
+    declared = [s for s in manifest.get("sources", {}).values() if _is_event_source(s)]
+    if not declared:
+        return None
+    if len(declared) > 1:
+        names = ", ".join(
+            f"{s.get('source_name')}.{s.get('name')} ({s.get('original_file_path') or 'its yml'})"
+            for s in sorted(declared, key=lambda s: s.get("unique_id", ""))
+        )
+        raise PolicyError(
+            f"{len(declared)} source tables declare meta.commons.{EVENT_SOURCE_MARK}: {names}; a service has one "
+            "event table: keep the mark on one of them"
+        )
+    (source,) = declared
+    yml = source.get("original_file_path") or "its sources yml"
+    where = f"source table {source.get('source_name')}.{source.get('name')} in {yml}"
+    roles: dict[str, str] = {}
+    problems = []
+    for name, column in (source.get("columns") or {}).items():
+        role = _column_meta(column).get("usage_event")
+        if role is None:
+            continue
+        if role not in EVENT_ROLES:
+            problems.append(f"column {name}: meta.usage_event {role!r} is not one of {', '.join(EVENT_ROLES)}")
+        elif role in roles:
+            problems.append(f"meta.usage_event {role!r} is given to both {roles[role]} and {name}")
+        else:
+            roles[role] = name
+    for role in REQUIRED_EVENT_ROLES:
+        if role not in roles:
+            problems.append(f"no column declares meta.usage_event: {role}")
+    if problems:
+        raise PolicyError(f"{where} is declared as the usage events incompletely:\n- " + "\n- ".join(problems))
+    return EventSource(
+        schema=source["schema"],
+        table=source.get("identifier") or source["name"],
+        roles=roles,
+        yml=yml,
+        source_name=source.get("source_name", ""),
+        name=source["name"],
+        unique_id=source.get("unique_id", ""),
+    )

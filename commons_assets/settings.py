@@ -20,7 +20,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commons_assets.errors import SettingsError
-from commons_assets.week import TIMEZONE
 
 __all__ = ["Settings", "SettingsError", "get_settings"]
 
@@ -109,7 +108,12 @@ class Settings(BaseSettings):
 
     @property
     def today(self) -> dt.date:
-        return self.today_setting or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+        """COMMONS_TODAY, else today in the service's publishing zone (the zone its weeks are cut in)."""
+        if self.today_setting:
+            return self.today_setting
+        from commons_assets.week import publishing_timezone
+
+        return dt.datetime.now(ZoneInfo(publishing_timezone())).date()
 
     @property
     def export_staging_dir(self) -> Path:

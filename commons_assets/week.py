@@ -1,8 +1,9 @@
 """The ISO week, in one form: `Week`.
 
-A week runs Monday 00:00 to the next Monday 00:00 in the service time zone. People and the CLI speak ISO labels
-(2026-W47); Dagster partition keys are the Monday's date (2026-11-16); SQL bounds are time-zone aware instants.
-Every conversion goes through this type so that no module re-derives a Monday on its own.
+A week runs Monday 00:00 to the next Monday 00:00 in the service's publishing time zone (`vars.service.timezone`
+of its dbt project, default Europe/Paris), the zone the privacy macros publish weeks in. People and the CLI speak
+ISO labels (2026-W47); Dagster partition keys are the Monday's date (2026-11-16); SQL bounds are time-zone aware
+instants. Every conversion goes through this type so that no module re-derives a Monday on its own.
 """
 
 from __future__ import annotations
@@ -10,15 +11,49 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from commons_assets.errors import WeekError
+from commons_assets.errors import SettingsError, WeekError
 
+# The default publishing zone (the demo's). A service declares its own once, as `vars.service.timezone` in its
+# dbt_project.yml: the privacy macros, the partitions and this module all read it (`publishing_timezone()`).
 TIMEZONE = "Europe/Paris"
 # The first week a release can be made for (its Monday); earlier weeks are history inside later releases.
 FIRST_WEEK = "2024-01-01"
 _ISO_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def publishing_timezone() -> str:
+    """The zone of the published weeks: `vars.service.timezone` of the dbt project in use (COMMONS_DBT_PROJECT_DIR),
+    default Europe/Paris. Cheap enough for import time (the partitions): one small YAML file, read once per
+    project. A project without a readable dbt_project.yml gets the default here; the commands that need the
+    project report it themselves."""
+    from commons_assets.settings import get_settings
+
+    return _declared_timezone(Path(get_settings().dbt_project_dir).resolve())
+
+
+@cache
+def _declared_timezone(project_dir: Path) -> str:
+    import yaml
+
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return TIMEZONE
+    service = (project.get("vars") or {}).get("service") if isinstance(project, dict) else None
+    zone = (service.get("timezone") if isinstance(service, dict) else None) or TIMEZONE
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise SettingsError(
+            f"{project_dir / 'dbt_project.yml'}: vars.service.timezone {zone!r} is not a time zone "
+            "(an IANA name such as Europe/Paris)"
+        ) from None
+    return zone
 
 
 @dataclass(frozen=True, order=True)
@@ -64,9 +99,9 @@ class Week:
 
     @classmethod
     def containing(cls, day: dt.date | dt.datetime) -> Week:
-        """The week holding `day`; an aware datetime is first read in the service time zone."""
+        """The week holding `day`; an aware datetime is first read in the publishing time zone."""
         if isinstance(day, dt.datetime):
-            day = day.astimezone(ZoneInfo(TIMEZONE)).date() if day.tzinfo else day.date()
+            day = day.astimezone(ZoneInfo(publishing_timezone())).date() if day.tzinfo else day.date()
         return cls(day - dt.timedelta(days=day.isoweekday() - 1))
 
     @classmethod
@@ -100,12 +135,12 @@ class Week:
 
     @property
     def start_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.monday, dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+        return dt.datetime.combine(self.monday, dt.time(0), tzinfo=ZoneInfo(publishing_timezone()))
 
     @property
     def end_at(self) -> dt.datetime:
-        """Monday 00:00 after the week in the service time zone, as dbt's release_week_end() macro computes it."""
-        return dt.datetime.combine(self.end, dt.time(0), tzinfo=ZoneInfo(TIMEZONE))
+        """Monday 00:00 after the week in the publishing zone, as dbt's release_week_end() macro computes it."""
+        return dt.datetime.combine(self.end, dt.time(0), tzinfo=ZoneInfo(publishing_timezone()))
 
     def previous(self) -> Week:
         return Week(self.monday - dt.timedelta(days=7))

@@ -43,7 +43,7 @@ SOURCE_SCHEMA = "test_service"
 URL_SETTING = "COMMONS_WAREHOUSE_URL"
 DEFAULT_PG = "18"
 # Tests marked with these markers are not about the PostgreSQL version: they run on the default one only.
-_NOT_VERSIONED = ("ui", "datagouv")
+_NOT_VERSIONED = ("ui", "datagouv", "walkthrough")
 _OWNED_RUN_DIR = pytest.StashKey[Path]()
 _UDATA_BUILDER = pytest.StashKey[subprocess.Popen]()
 _FRESH_INFO = pytest.StashKey[object]()
@@ -91,7 +91,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _versioned(item_or_function) -> bool:
     """Does this test run on every PostgreSQL version? End-to-end tests and those marked `pg_matrix` do, except
-    those whose subject is the UI or data.gouv.fr."""
+    those whose subject is the UI, data.gouv.fr or a document followed step by step (the SQL they run is
+    already run on both versions by the other end-to-end tests)."""
     marks = {m.name for m in item_or_function.iter_markers()}
     return bool(marks & {"e2e", "pg_matrix"}) and not marks & set(_NOT_VERSIONED)
 

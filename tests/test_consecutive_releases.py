@@ -74,8 +74,8 @@ def test_each_release_carries_a_privacy_report_that_reaches_k(two_releases):
         report = json.loads((two_releases / week / "rapport-confidentialite.json").read_text(encoding="utf-8"))
         assert report["semaine"] == week
         for dataset, risk in report["jeux_de_donnees"].items():
-            assert risk["k_reached"], dataset
-            assert risk["smallest_group"] is None or risk["smallest_group"] >= K
-            assert risk["group_size_distribution"]["1"] == 0
-            assert risk["prosecutor_risk_max"] <= 1 / K
+            assert risk["k_atteint"], dataset
+            assert risk["plus_petit_groupe"] is None or risk["plus_petit_groupe"] >= K
+            assert risk["repartition_des_tailles"]["1"] == 0
+            assert risk["risque_procureur_max"] <= 1 / K
         assert all("seuil k = 11 atteint" in line for line in report["resume"])

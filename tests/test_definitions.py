@@ -127,3 +127,21 @@ def test_dg_loads_the_same_definitions(manifest):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_validate_runs_the_same_privacy_gate_as_a_release_lineage_included(defs):
+    # `commons-assets validate` is the data-contract command of a service's CI: it must block on everything a
+    # release blocks on. Both jobs run each model's blocking gate check, whose body is gate_findings (lineage,
+    # then the GX suite): one code path, so a free-text feed found by lineage fails validate as it fails release.
+    import inspect
+
+    from commons_assets.definitions import JOB_NAME, VALIDATION_JOB_NAME
+    from commons_assets.privacy import checks, gate
+
+    def gate_ops(name: str) -> set[str]:
+        return {n.name for n in defs.resolve_job_def(name).graph.nodes if n.name.endswith("_privacy_gate")}
+
+    published = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "open_data"]
+    assert gate_ops(VALIDATION_JOB_NAME) == gate_ops(JOB_NAME) and len(gate_ops(JOB_NAME)) == len(published)
+    assert "gate_findings(" in inspect.getsource(checks._gate_check)
+    assert "lineage_check(" in inspect.getsource(gate.gate_findings)

@@ -69,6 +69,22 @@ def test_unclassified_source_column_names_table_column_and_the_yml_to_add():
     assert "- name: telephone" in str(err.value) and "meta: {privacy:" in str(err.value)
 
 
+def test_an_unconfirmed_suggestion_says_it_is_only_one_and_what_to_write_where():
+    # what `commons-assets init` scaffolds: a suggestion, not a class; the block names the real yml
+    manifest = _manifest()
+    users = manifest["sources"]["source.commons_assets.service.users"]
+    users["original_file_path"] = "models/staging/app/_app__sources.yml"
+    users["columns"]["email"] = {
+        "meta": {"privacy_suggested": "direct_identifier", "privacy_reason": "its name looks like an e-mail address"}
+    }
+    with pytest.raises(PolicyError) as err:
+        load_policy(manifest)
+    [line] = [line for line in str(err.value).splitlines() if "users.email" in line]
+    assert "meta.privacy_suggested (direct_identifier) is only a suggestion" in line
+    assert "models/staging/app/_app__sources.yml, table users, column email" in line
+    assert "`privacy: direct_identifier`" in line
+
+
 @pytest.mark.parametrize(
     "path, value, fragment",
     [

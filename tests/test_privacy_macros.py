@@ -1,7 +1,8 @@
 """The anonymisation macros of commons_assets/dbt_package/macros/privacy, rendered by dbt and run by PostgreSQL.
 
 Macros that models use are also covered by the models' dbt unit tests; this test pins each macro's edge
-cases (top-coding, Corsica, overseas, the ISO year, Paris time, the 2-decimal ceiling) in one dbt call.
+cases (top-coding, Corsica, overseas, the ISO year, Paris time, the 2-decimal ceiling, naive and aware
+timestamps, the release window's bounds) in one dbt call, in a session whose time zone is none of the service's.
 """
 
 import json
@@ -14,6 +15,16 @@ import pytest
 from tests.conftest import dbt_env
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+
+RELEASE_WEEK = "2026-11-16"
+# UTC+14: a session zone no service uses, so a macro that leant on the session's zone would be found out.
+SESSION_TIMEZONE = "Pacific/Kiritimati"
+
+
+def _stored(macro: str, value: str) -> str:
+    """The macro applied to a column of a one-row relation holding `value`: a timestamp as a table stores it."""
+    return f"(select {{{{ commons_privacy.{macro}('stored.at') }}}} from (select {value} as at) as stored)"
+
 
 CASES = {
     "band_35": ("{{ commons_privacy.age_band(\"'1990-06-15'::date\", \"'2026-11-18'::date\") }}", "35-39"),
@@ -37,6 +48,38 @@ CASES = {
     "week_paris_monday": ("{{ commons_privacy.to_iso_week(\"'2027-01-03 23:30:00+00'::timestamptz\") }}", "2027-W01"),
     "month_paris": ("{{ commons_privacy.to_month(\"'2026-11-30 23:30:00+00'::timestamptz\") }}", "2026-12"),
     "year_paris": ("{{ commons_privacy.to_year(\"'2026-12-31 23:30:00+00'::timestamptz\") }}", "2027"),
+    # Timestamps of either kind (vars.service.source_timezone: UTC in the demo; publishing zone Europe/Paris).
+    # The same instant, Sunday 2026-11-22 23:30 UTC = Monday 00:30 in Paris, stored naive-UTC (Rails, Django)
+    # and as timestamptz, is in the same ISO week: the next one.
+    "week_naive_utc_sunday_night": (_stored("to_iso_week", "'2026-11-22 23:30:00'::timestamp"), "2026-W48"),
+    "week_timestamptz_sunday_night": (_stored("to_iso_week", "'2026-11-22 23:30:00+00'::timestamptz"), "2026-W48"),
+    "week_naive_utc_sunday_evening": (_stored("to_iso_week", "'2026-11-22 22:30:00'::timestamp"), "2026-W47"),
+    # summer time: Sunday 22:30 UTC is already Monday 00:30 in Paris
+    "week_naive_utc_summer": (_stored("to_iso_week", "'2026-06-28 22:30:00'::timestamp"), "2026-W27"),
+    # a naive value in another declared zone (the optional argument): Sunday 22:00 in Cayenne is Monday 02:00
+    # in Paris; the same wall-clock time read as Paris time stays on Sunday
+    "week_naive_cayenne": (
+        "{{ commons_privacy.to_iso_week(\"'2026-11-22 22:00:00'::timestamp\", 'America/Cayenne') }}", "2026-W48"
+    ),
+    "week_naive_paris": (
+        "{{ commons_privacy.to_iso_week(\"'2026-11-22 22:00:00'::timestamp\", 'Europe/Paris') }}", "2026-W47"
+    ),
+    "month_naive_utc": (_stored("to_month", "'2026-11-30 23:30:00'::timestamp"), "2026-12"),
+    "year_naive_utc": (_stored("to_year", "'2026-12-31 23:30:00'::timestamp"), "2027"),
+    "local_date_naive_utc": (_stored("to_local_date", "'2026-11-22 23:30:00'::timestamp") + "::text",
+                             "2026-11-23"),
+    "local_date_of_a_date": ("{{ commons_privacy.to_local_date(\"'2026-11-22'::date\") }}::text", "2026-11-22"),
+    # the release window (release_week 2026-11-16: it ends Monday 2026-11-23 00:00 Paris = Sunday 23:00 UTC)
+    "window_naive_before_end": (_stored("before_release_week_end", "'2026-11-22 22:59:59'::timestamp"), True),
+    "window_naive_at_end": (_stored("before_release_week_end", "'2026-11-22 23:00:00'::timestamp"), False),
+    "window_timestamptz_before_end": (
+        _stored("before_release_week_end", "'2026-11-22 23:59:59+01'::timestamptz"), True
+    ),
+    "window_timestamptz_at_end": (_stored("before_release_week_end", "'2026-11-23 00:00:00+01'::timestamptz"), False),
+    "release_week_label": ("{{ commons_privacy.release_week_label() }}", "2026-W47"),
+    "release_week_end": ("{{ commons_privacy.release_week_end() }} = '2026-11-22 23:00:00+00'::timestamptz", True),
+    # the session runs in a zone unlike both (PGTZ below): no macro may depend on it
+    "session_time_zone": ("current_setting('TimeZone')", "Pacific/Kiritimati"),
     "small_count_suppressed": ("{{ commons_privacy.suppress_small_count('5', 11) }}", None),
     "count_at_threshold": ("{{ commons_privacy.suppress_small_count('11', 11) }}", 11),
     "ids_differ": ("({{ commons_privacy.release_scoped_id() }}) <> ({{ commons_privacy.release_scoped_id() }})", True),
@@ -54,8 +97,9 @@ def rendered(warehouse_info, manifest) -> dict:
     query = "select " + ", ".join(f"{expr} as {name}" for name, (expr, _) in CASES.items())
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "show", "--quiet", "--output", "json", "--inline", query,
-         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)],
-        env=dbt_env(warehouse_info),
+         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+         "--vars", json.dumps({"release_week": RELEASE_WEEK})],
+        env={**dbt_env(warehouse_info), "PGTZ": SESSION_TIMEZONE},
         capture_output=True,
         text=True,
         timeout=300,

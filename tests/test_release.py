@@ -7,6 +7,7 @@ that nothing here depends on the date the tests run on.
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -144,7 +145,8 @@ def test_release_holds_parquet_schemas_datapackage_readme_report_and_checksums(r
                      "## Statistiques d'utilisation", "statistiques.html"):
         assert fragment in readme, fragment
     # each dataset's count is named by its declared unit, never « personnes » by default
-    assert " signalements en " in readme and "personnes" not in readme.split("### Rapport")[1].split("##")[0]
+    summaries = readme.split("### Rapport")[1].split("| clé |")[0]
+    assert " signalements en " in readme and "personnes" not in summaries
     package = json.loads((week_dir / "datapackage.json").read_text(encoding="utf-8"))
     assert package["contributors"][0]["title"] == service.producer and service.name in package["title"]
 
@@ -219,3 +221,70 @@ def test_a_release_without_usage_dataset_has_no_usage_section_no_stats_page_and_
     for key in ("name", "title", "description", "sources", "contributors"):
         assert "Signalo" not in json.dumps(package[key]) and "signalo" not in json.dumps(package[key]), key
     assert "usage" not in package["description"]
+
+
+@pytest.mark.e2e
+def test_the_release_reads_as_a_reuser_needs_it(release, manifest):
+    """README sections and French numbers, schema.json metadata, a privacy report with documented French keys,
+    and a stats page linking to every dataset's data.gouv.fr page (the exposures) and to the contact."""
+    from commons_assets import french
+    from commons_assets.privacy.policy import load_policy
+    from commons_assets.privacy.risk import REPORT_KEYS
+    from commons_assets.release.packaging import ISO_WEEK_PATTERN, dataset_pages
+    from commons_assets.service import load_service
+
+    _, target = release
+    week_dir = target / DEMO_WEEK
+    service, policy = load_service(), load_policy(manifest)
+    pages = dataset_pages(manifest, policy)
+    readme = (week_dir / "README.md").read_text(encoding="utf-8")
+    for section in ("## Producteur et contact", "## Méthode", "## Comment citer", "## Version du code",
+                    "## Reproduire"):
+        assert f"\n{section}\n" in readme, section
+    assert "base de données source" in readme.split("## Reproduire")[1]
+    released = json.loads((week_dir / "release.json").read_text(encoding="utf-8"))
+    for item in released["files"]:
+        assert f"| {french.integer(item['rows'])} |" in readme, item["dataset"]
+        assert f"<{pages[item['dataset']]['url']}>" in readme
+    summaries = readme.split("### Rapport de confidentialité")[1].split("| clé |")[0]
+    assert not re.search(r"\d{4}", summaries), "a number of four digits or more is not grouped the French way"
+    for dataset in DATASETS:
+        schema = json.loads((week_dir / dataset / "schema.json").read_text(encoding="utf-8"))
+        assert schema["name"] == dataset and schema["version"] and schema["contributors"][0]["title"]
+        assert all(f["title"] and f["example"] and "constraints" in f for f in schema["fields"])
+        assert ISO_WEEK_PATTERN in [f["constraints"].get("pattern") for f in schema["fields"]]
+    report = json.loads((week_dir / "rapport-confidentialite.json").read_text(encoding="utf-8"))
+    keys = set(report) | {k for entry in report["jeux_de_donnees"].values() for k in entry}
+    assert keys <= set(REPORT_KEYS), keys - set(REPORT_KEYS)
+    page = (week_dir / "statistiques.html").read_text(encoding="utf-8")
+    for dataset in DATASETS:
+        assert f'href="{pages[dataset]["url"]}"' in page, dataset
+    assert service.contact in page.split('id="contact"')[1]
+
+
+@pytest.mark.e2e
+def test_frictionless_checks_the_published_schemas_constraints_as_a_reuser_runs_it(release, tmp_path):
+    """`frictionless validate datapackage.json`, as the README tells reusers, passes on the release and fails on
+    a copy whose CSV holds a week that is not an ISO week: the schemas' constraints are read from the files."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, target = release
+    frictionless = Path(sys.executable).with_name("frictionless")
+    ok = subprocess.run([frictionless, "validate", "datapackage.json"], cwd=target / DEMO_WEEK,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    copy = shutil.copytree(target / DEMO_WEEK, tmp_path / DEMO_WEEK)
+    path = copy / "signalements" / "signalements.csv"
+    header, first, *rest = path.read_text(encoding="utf-8").splitlines()
+    broken = re.sub(r"(\d{4})-W(\d{2})", r"\1-\2", first, count=1)
+    assert broken != first
+    path.write_text("\n".join([header, broken, *rest]) + "\n", encoding="utf-8")
+    from frictionless import Package
+
+    report = Package(str(copy / "datapackage.json")).validate()
+    assert not report.valid
+    assert {e[0] for e in report.flatten(["type"])} <= {"constraint-error", "hash-count", "byte-count"}
+    assert ["constraint-error"] in report.flatten(["type"])

@@ -5,6 +5,7 @@ datasets, models or columns."""
 from __future__ import annotations
 
 import ast
+import copy
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ from commons_assets.errors import PolicyError
 from commons_assets.privacy.policy import PublishedColumn, PublishedModel, PublishSpec, load_policy
 from commons_assets.privacy.risk import french_summary
 from commons_assets.release.packaging import datapackage, readme
-from commons_assets.service import Service, ServiceError, load_service, service_from_vars, usage_datasets
+from commons_assets.service import (
+    Service,
+    ServiceError,
+    load_service,
+    service_from_vars,
+    usage_datasets,
+    usage_event_source,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "commons_assets"
 # The demo's own packages may name it; everything else must read it from the manifest.
@@ -70,6 +78,13 @@ def test_a_missing_key_is_named(missing):
         service_from_vars({"service": block})
 
 
+def test_the_source_zone_defaults_to_utc_and_is_distinct_from_the_publishing_zone():
+    assert (SERVICE.timezone, SERVICE.source_timezone) == ("Europe/Paris", "UTC")
+    declared = service_from_vars({"service": {**SERVICE.model_dump(), "source_timezone": "America/Cayenne"}})
+    assert (declared.timezone, declared.source_timezone) == ("Europe/Paris", "America/Cayenne")
+    assert load_service().source_timezone == "UTC"  # the demo declares it
+
+
 def test_no_service_block_says_where_to_write_it(tmp_path):
     (tmp_path / "dbt_project.yml").write_text("name: x\nvars: {k_anonymity: 11}\n", encoding="utf-8")
     with pytest.raises(ServiceError, match=r"vars:.*service:"):
@@ -77,6 +92,7 @@ def test_no_service_block_says_where_to_write_it(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("contact", "téléphone"), ("timezone", "Mars/Olympus"),
+                                             ("source_timezone", "UTC+1"),
                                              ("homepage", "www.exemple.fr"), ("first_week", "2026-47"),
                                              ("colour", "blue")])
 def test_a_wrong_value_is_refused_with_its_key(key, value):
@@ -92,7 +108,7 @@ def test_a_release_without_usage_or_odbl_says_neither():
     text = readme("2026-W47", _policy(model), _files(model), {}, "abc", "", service=SERVICE)
     assert text.startswith("# Rendez-vous Santé — données ouvertes, semaine 2026-W47")
     assert "Agence exemple" in text and "donnees@agence.exemple.fr" in text
-    assert "« Rendez-vous Santé, Agence exemple »" in text
+    assert "> Rendez-vous Santé, Agence exemple, semaine 2026-W47." in text
     for absent in ("Statistiques d'utilisation", "statistiques.html", "exemption", "ODbL", "fonctionnalité"):
         assert absent not in text, absent
     assert "Licence Ouverte 2.0" in text
@@ -153,9 +169,9 @@ def test_the_risk_report_names_the_declared_unit_never_people_by_default():
     risk = {"kind": "aggregate", "groups": 2, "people_covered": 30, "smallest_group": 12, "k": 11,
             "k_reached": True, "prosecutor_risk_max": 0.08, "prosecutor_risk_average": 0.06, "share_unique": 0.0,
             "suppressed_cells": 0}
-    assert "30 rendez-vous en 2 groupes" in french_summary("rdv", {**risk, "unit": "rendez-vous"})
+    assert "la plus petite compte 12 rendez-vous" in french_summary("rdv", {**risk, "unit": "rendez-vous"})
     assert "personnes" not in french_summary("rdv", risk)
-    assert "30 lignes" in french_summary("rdv", {**risk, "kind": "records"})
+    assert "30 lignes en 2 groupes" in french_summary("rdv", {**risk, "kind": "records"})
 
 
 # --- no Python module names the demo ----------------------------------------------------------------------------
@@ -198,3 +214,74 @@ def test_no_python_module_outside_the_demo_names_the_demos_datasets_models_or_co
             hits = names & ({constant} | {w for w in words if "_" in w or "-" in w})
             offenders += [f"{relative}: {hit!r}" for hit in sorted(hits)]
     assert not offenders, "the demo is named in Python (move it to the dbt project):\n" + "\n".join(offenders)
+
+
+# --- the declared event source (meta.commons.usage_events, meta.usage_event roles) ----------------------------
+
+EVENTS_ID = "source.commons_assets.service.events"
+
+
+def _with_event_roles(manifest: dict, unique_id: str, roles: dict[str, str], marked: bool = True) -> dict:
+    """A copy of the manifest in which the source table `unique_id` carries these column roles, and the mark
+    (meta.commons.usage_events) when `marked`; every other declaration of an event source is removed."""
+    variant = copy.deepcopy(manifest)
+    for source in variant["sources"].values():
+        for meta in (source.get("meta") or {}, (source.get("config") or {}).get("meta") or {}):
+            meta.pop("commons", None)
+        for column in source.get("columns", {}).values():
+            for meta in (column.get("meta") or {}, (column.get("config") or {}).get("meta") or {}):
+                meta.pop("usage_event", None)
+    source = variant["sources"][unique_id]
+    if marked:
+        source["meta"] = {"commons": {"usage_events": True}}
+        source.setdefault("config", {})["meta"] = {"commons": {"usage_events": True}}
+    for role, name in roles.items():
+        column = source["columns"][name]
+        column["meta"] = {**(column.get("meta") or {}), "usage_event": role}
+        column.setdefault("config", {})["meta"] = dict(column["meta"])
+    return variant
+
+
+def test_the_demo_declares_its_event_table_and_every_role_in_its_sources_yml(manifest):
+    source = usage_event_source(manifest)
+    assert source is not None
+    assert (source.source_name, source.name) == ("service", "events")
+    assert source.yml == "models/staging/service/_service__sources.yml"
+    assert set(source.roles) == {"time", "visitor", "ip", "name"}
+    # the columns named are the source's own, as its yml lists them
+    assert set(source.roles.values()) <= set(manifest["sources"][EVENTS_ID]["columns"])
+
+
+def test_a_project_without_a_declared_event_table_has_none(manifest):
+    assert usage_event_source(_with_event_roles(manifest, EVENTS_ID, {}, marked=False)) is None
+
+
+def test_a_declared_event_table_without_its_time_column_is_refused_naming_the_yml(manifest):
+    roles = {r: c for r, c in usage_event_source(manifest).roles.items() if r != "time"}
+    with pytest.raises(PolicyError) as raised:
+        usage_event_source(_with_event_roles(manifest, EVENTS_ID, roles))
+    message = str(raised.value)
+    assert "models/staging/service/_service__sources.yml" in message
+    assert "no column declares meta.usage_event: time" in message
+
+
+def test_an_unknown_event_role_is_refused(manifest):
+    roles = {**usage_event_source(manifest).roles}
+    broken = _with_event_roles(manifest, EVENTS_ID, roles)
+    broken["sources"][EVENTS_ID]["columns"][roles["ip"]]["config"]["meta"]["usage_event"] = "address"
+    with pytest.raises(PolicyError, match=r"meta\.usage_event 'address' is not one of time, visitor, ip, name"):
+        usage_event_source(broken)
+
+
+def test_two_declared_event_tables_are_refused_naming_both_and_their_yml(manifest):
+    variant = _with_event_roles(manifest, EVENTS_ID, usage_event_source(manifest).roles)
+    other_id = "source.commons_assets.service.reports"
+    other = variant["sources"][other_id]
+    other["config"]["meta"] = {"commons": {"usage_events": True}}
+    other["columns"]["created_at"]["config"]["meta"]["usage_event"] = "time"
+    with pytest.raises(PolicyError) as raised:
+        usage_event_source(variant)
+    message = str(raised.value)
+    assert "2 source tables declare meta.commons.usage_events" in message
+    assert "service.events (models/staging/service/_service__sources.yml)" in message
+    assert "service.reports (models/staging/service/_service__sources.yml)" in message

@@ -4,6 +4,7 @@ them (Debian's chromium through Playwright, every non-file request blocked)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import html.parser
 import math
 import re
@@ -212,9 +213,40 @@ def test_a_failed_condition_is_stated_plainly():
     assert page.count("✗ non") == 1 and page.count("✓ oui") == 2
 
 
+def test_an_unmeasured_condition_is_never_shown_as_met():
+    exemption = [EXEMPTION[0], ExemptionCondition(
+        "visitor_id_lifetime", "Identifiants de visiteur utilisés au plus 13 mois", None,
+        "non mesuré : aucune colonne d'identifiant de visiteur déclarée (meta.usage_event: visitor)")]
+    page = _render(exemption=exemption)
+    assert "1 condition sur 2 n'a pas pu être mesurée" in page
+    assert page.count("✓ oui") == 1 and page.count("✗ non") == 0
+    assert '<td class="status ko">non mesuré</td>' in page
+    assert "conditions vérifiées sont remplies" not in page
+
+
 def test_a_dataset_link_must_be_a_web_address():
     with pytest.raises(ValueError, match="http"):
         _render(dataset_url="javascript:alert(1)")
+    with pytest.raises(ValueError, match="http"):
+        _render(datasets=[("Signalements", "javascript:alert(1)")])
+    with pytest.raises(ValueError, match="e-mail"):
+        _render(contact="javascript:alert(1)")
+
+
+DATASETS = [("Signalements de l'espace public", "https://www.data.gouv.fr/fr/datasets/signalements/"),
+            ("Fréquentation <des> fonctionnalités", DATASET_URL)]
+
+
+def test_the_page_links_to_every_dataset_of_the_release_and_to_the_contact():
+    page = _render(datasets=DATASETS, contact="donnees@signalo.exemple.fr")
+    section = page.split('id="licence"')[1]
+    for title, url in DATASETS:
+        assert f'<a href="{url}">{html.escape(title)}</a>' in section
+    assert '<a href="mailto:donnees@signalo.exemple.fr">' in section
+    forge = _render(contact="https://forge.exemple.fr/signalo/issues")
+    assert '<a href="https://forge.exemple.fr/signalo/issues">Contacter' in forge
+    bare = _render()
+    assert 'id="jeux-de-donnees"' not in bare and 'id="contact"' not in bare
 
 
 @pytest.mark.parametrize(

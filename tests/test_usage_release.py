@@ -14,6 +14,7 @@ The usage part of the ledger and the Matomo table are emptied for this module an
 what is frozen here is exactly what these two releases published, whatever other modules released before.
 """
 
+import copy
 import csv
 import datetime as dt
 import re
@@ -27,7 +28,7 @@ from commons_assets import cli
 from commons_assets.ledger import FROZEN_USAGE_TABLE as LEDGER_TABLE
 from commons_assets.ledger import ensure_frozen_usage, ensure_ledger, ledger_schema, record_published_usage
 from commons_assets.privacy.policy import PublishedColumn, PublishedModel, PublishSpec
-from commons_assets.service import UsageDataset
+from commons_assets.service import UsageDataset, usage_event_source
 from commons_assets.settings import get_settings
 from commons_assets.usage.assets import (
     EXEMPTION_ASSET,
@@ -263,6 +264,66 @@ def test_the_exemption_report_is_metadata_in_french_with_one_boolean_per_conditi
         k: metadata[k] for k in ("ip_truncated", "visitor_id_lifetime", "raw_event_retention")
     }
     assert exemption_markdown(conditions) == table
+
+
+def _without_event_source(manifest: dict) -> dict:
+    """The manifest of a service that declares no event table (usage from Matomo only, or no usage at all)."""
+    variant = copy.deepcopy(manifest)
+    for source in variant["sources"].values():
+        for meta in (source.get("meta") or {}, (source.get("config") or {}).get("meta") or {}):
+            if isinstance(meta.get("commons"), dict):
+                meta.pop("commons")
+    assert usage_event_source(variant) is None
+    return variant
+
+
+def test_the_exemption_report_depends_on_the_declared_event_table_only(manifest):
+    [_, report] = build_usage_assets(manifest)
+    assert dg.AssetKey(["service", "events"]) in report.dependency_keys
+    [_, undeclared] = build_usage_assets(_without_event_source(manifest))
+    assert not {key for key in undeclared.dependency_keys if key.path[0] == "service"}
+
+
+@pytest.mark.parametrize("matomo_on", [False, True], ids=["no-usage-source", "matomo-only"])
+def test_without_a_declared_event_table_the_report_measures_matomo_only_and_never_claims_success(
+    demo_counts, manifest, monkeypatch, matomo_on
+):
+    """Cases b and c of a service without an event table of its own, on the demo's database (whose `events`
+    table is there, undeclared: it must not be read): the usage assets still materialise; nothing is claimed
+    as met that was not measured."""
+    matomo = {"MATOMO_URL": "https://stats.example.gouv.fr", "MATOMO_SITE_ID": "3", "MATOMO_TOKEN": TOKEN}
+    for variable, value in matomo.items():
+        if matomo_on:
+            monkeypatch.setenv(variable, value)
+        else:
+            monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MATOMO_DECLARED_IP_MASKED_BYTES", "2")
+    monkeypatch.setenv(MATOMO_SCHEMA_SETTING, "test_usage_no_events")
+    resource = MatomoResource(**{"url": matomo["MATOMO_URL"], "site_id": "3", "token": TOKEN} if matomo_on else {})
+    [matomo_asset, report] = build_usage_assets(_without_event_source(manifest))
+    try:
+        # the Matomo load itself is covered elsewhere: only the report runs here, the Matomo table off
+        result = dg.materialize([report], partition_key="2026-11-16",
+                                resources={"warehouse": WarehouseResource(), "matomo": resource})
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        assert metadata["all_conditions_hold"] is False
+        assert not {"ip_truncated", "visitor_id_lifetime", "raw_event_retention"} & metadata.keys()
+        if matomo_on:
+            assert metadata["matomo_ip_truncated"] is True
+            assert "Mesure interne du service" not in metadata["conditions"]
+            # undeclared by the operator: not met
+            assert metadata["matomo_visitor_id_lifetime"] is False
+        else:
+            assert metadata["conditions"].startswith("Aucune source de mesure d'audience n'est déclarée")
+            assert "✔" not in metadata["conditions"]
+        off = dg.materialize([matomo_asset], partition_key="2026-11-16",
+                             resources={"warehouse": WarehouseResource(), "matomo": MatomoResource()})
+        assert off.success
+    finally:
+        with WarehouseResource().connect() as conn:
+            conn.execute("drop schema if exists test_usage_no_events cascade")
 
 
 def _usage_contract(schema: str) -> UsageDataset:

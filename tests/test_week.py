@@ -3,8 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commons_assets.errors import CommonsError, WeekError
-from commons_assets.week import Week, releasable_week
+from commons_assets.errors import CommonsError, SettingsError, WeekError
+from commons_assets.week import Week, publishing_timezone, releasable_week
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -97,3 +97,36 @@ def test_a_week_not_over_cannot_be_released():
         releasable_week("2026-W48", now)
     with pytest.raises(WeekError, match="before the first"):
         releasable_week("2020-W10", now)
+
+
+# --- the publishing zone is the service's, declared once in its dbt project ---------------------------------
+
+
+def _project(tmp_path, service_block: str):
+    (tmp_path / "dbt_project.yml").write_text(f"name: x\nvars:\n  service:\n{service_block}", encoding="utf-8")
+    return tmp_path
+
+
+def test_the_bundled_demo_publishes_in_paris():
+    assert publishing_timezone() == "Europe/Paris"
+    assert Week.parse("2026-W47").end_at == dt.datetime(2026, 11, 23, tzinfo=PARIS)
+
+
+def test_weeks_are_cut_in_the_zone_the_project_declares(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(_project(tmp_path, "    timezone: America/Cayenne\n")))
+    assert publishing_timezone() == "America/Cayenne"
+    week = Week.parse("2026-W47")
+    assert week.end_at == dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)  # Monday 00:00 in Cayenne (UTC-3)
+    # Sunday 23:30 UTC is Monday in Paris but still Sunday in Cayenne
+    assert Week.containing(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)) == week
+
+
+def test_a_project_without_a_zone_publishes_in_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(_project(tmp_path, "    name: X\n")))
+    assert publishing_timezone() == "Europe/Paris"
+
+
+def test_an_unknown_zone_is_one_clear_error_naming_the_var(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(_project(tmp_path, "    timezone: Paris/Europe\n")))
+    with pytest.raises(SettingsError, match=r"vars\.service\.timezone 'Paris/Europe' is not a time zone"):
+        publishing_timezone()

@@ -18,6 +18,9 @@ from commons_assets.settings import get_settings
 # The privacy macros and generic tests, a dbt package any service's packages.yml names as a `local:` package.
 DBT_PACKAGE_DIR = Path(__file__).resolve().parents[1] / "dbt_package"
 DBT_PACKAGE_NAME = "commons_privacy"
+# A service's packages.yml names the package through this variable, which commons-assets sets for every dbt
+# command it runs: the project then holds no path of one machine and uses the macros of the installed engine.
+DBT_PACKAGE_ENV = "COMMONS_PRIVACY_PACKAGE_DIR"
 _WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml", "packages.yml")
 # Settings rendered into the manifest at parse time (source schema, target schema): a change re-parses.
 _PARSE_ENV = ("COMMONS_SOURCE_SCHEMA", "COMMONS_DBT_SCHEMA", "COMMONS_MATOMO_SCHEMA")
@@ -61,6 +64,11 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(
         project_dir=dbt_project(), profiles_dir=str(service_project_dir()), dbt_executable=str(_dbt_executable())
     )
+
+
+def dbt_package_env() -> dict[str, str]:
+    """The variable a service's packages.yml reads (`local: "{{ env_var('COMMONS_PRIVACY_PACKAGE_DIR') }}"`)."""
+    return {DBT_PACKAGE_ENV: str(DBT_PACKAGE_DIR)}
 
 
 def _dbt_executable() -> Path:
@@ -110,6 +118,7 @@ def ensure_manifest(project_dir: Path | None = None) -> Path:
             [str(dbt), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
             capture_output=True,
             text=True,
+            env={**os.environ, **dbt_package_env()},
         )
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()
@@ -141,6 +150,7 @@ def _run_dbt(dbt: Path, command: str, project_dir: Path) -> None:
         [str(dbt), command, "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
         capture_output=True,
         text=True,
+        env={**os.environ, **dbt_package_env()},
     )
     if result.returncode != 0:
         detail = (result.stdout + result.stderr).strip().splitlines()

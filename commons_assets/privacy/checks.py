@@ -7,7 +7,7 @@ A blocking check only stops downstream assets of the same run: the gate, export 
 import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
-from commons_assets.privacy.gate import lineage_check, run_gate
+from commons_assets.privacy.gate import gate_findings
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.warehouse import WarehouseResource
 
@@ -40,8 +40,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         # lineage first: it reads the compiled SQL of this run's dbt build, the very models whose tables the
         # gate checks, and blocks what was declared direct_identifier or free_text whatever the detectors find
         project_dir = service_project_dir()
-        findings = lineage_check(model, policy, run_manifest(project_dir, context.run.run_id), project_dir)
-        findings += run_gate(warehouse.info(), model, policy, release_ids_relation())
+        manifest = run_manifest(project_dir, context.run.run_id)
+        findings = gate_findings(warehouse.info(), model, policy, release_ids_relation(), manifest, project_dir)
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,

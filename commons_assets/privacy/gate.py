@@ -664,8 +664,18 @@ def _ensure_previous_release(conn, model: PublishedModel) -> None:
     ensure_published_rows(conn, ensure_ledger(conn, usage=[]), model)
 
 
+def gate_findings(
+    info, model: PublishedModel, policy: Policy, release_ids: str, manifest: dict | None, project_dir
+) -> list[Finding]:
+    """Everything the gate finds on one published model, the one code path of every command that checks it
+    (release and validate run it in the model's blocking check): lineage first, from the compiled SQL of this
+    run's dbt build (`manifest`; None blocks), then the GX suite on the built table."""
+    return lineage_check(model, policy, manifest, project_dir) + run_gate(info, model, policy, release_ids)
+
+
 def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> list[Finding]:
-    """Run the model's GX suite against the warehouse; return the findings (counts and names only)."""
+    """Run the model's GX suite against the warehouse; return the findings (counts and names only). The gate is
+    `gate_findings`, which adds the lineage: call this alone only to test the suite's rules."""
     _quiet_gx()
     import great_expectations as gx  # lazily: importing GX adds seconds to loading the code location
     import great_expectations.expectations as gxe

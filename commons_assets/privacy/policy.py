@@ -65,6 +65,9 @@ class PublishSpec(BaseModel):
     # what one row (records) or the population count (aggregates) counts, in French and in the plural
     # (« signalements », « personnes »): the risk report's unit. Unset: « lignes » / « unités comptées ».
     unit: str | None = Field(default=None, min_length=2)
+    # the version of the published table's schema.json (semver, as schema.data.gouv.fr asks): raise it when a
+    # column is added, renamed or retyped, so that reusers see the change
+    schema_version: str = Field(default="1.0.0", pattern=r"^\d+\.\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class PublishedColumn:
     data_type: str
     description: str
     required: bool = False
+    # for the reader of schema.json: a short French title (meta.title) and an example value (meta.example) from
+    # the column's yml, and the values its `accepted_values` test allows
+    title: str = ""
+    example: str | int | float | None = None
+    accepted_values: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,22 @@ def _source_yml_hint(table: str, column: str, yml: str | None = None) -> str:
     )
 
 
+def _meta(column: Mapping) -> dict:
+    """A column's meta, wherever dbt put it (`meta` or `config.meta`, depending on how the yml wrote it)."""
+    return {**((column.get("config") or {}).get("meta") or {}), **(column.get("meta") or {})}
+
+
+def _unconfirmed_message(table: str, column: str, suggested: str, yml: str | None) -> str:
+    """A column `commons-assets init` scaffolded and nobody confirmed: its suggestion is not a class, so that
+    only a person who has read the column decides what may happen to it."""
+    return (
+        f"source column {table}.{column} has no meta.privacy: its meta.privacy_suggested ({suggested}) is only a "
+        f"suggestion and never counts as a class. Read the column, then confirm it in "
+        f"{yml or 'the sources yml that declares it'}, table {table}, column {column}, by writing "
+        f"`privacy: {suggested}` in its meta (or another of {', '.join(sorted(SOURCE_CLASSES))})"
+    )
+
+
 def load_policy(manifest: Mapping) -> Policy:
     """Build the policy from a dbt manifest; raise PolicyError naming every problem found."""
     problems: list[str] = []
@@ -178,8 +202,11 @@ def load_policy(manifest: Mapping) -> Policy:
             source_files[key] = yml
         for name, cls in columns.items():
             if cls is None:
+                suggested = _meta(source["columns"][name]).get("privacy_suggested")
                 problems.append(
-                    f"source column {key}.{name} has no meta.privacy: " + _source_yml_hint(key, name, yml)
+                    _unconfirmed_message(key, name, suggested, yml)
+                    if suggested in SOURCE_CLASSES
+                    else f"source column {key}.{name} has no meta.privacy: " + _source_yml_hint(key, name, yml)
                 )
         if not columns:
             problems.append(
@@ -188,6 +215,7 @@ def load_policy(manifest: Mapping) -> Policy:
                 "commons-assets itself fills it"
             )
 
+    accepted = _accepted_values(manifest)
     published: list[PublishedModel] = []
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") != "model":
@@ -230,6 +258,9 @@ def load_policy(manifest: Mapping) -> Policy:
                     data_type=(column.get("data_type") or "text").lower(),
                     description=(column.get("description") or "").strip(),
                     required=any(c.get("type") == "not_null" for c in column.get("constraints") or []),
+                    title=str(_column_meta(column).get("title") or ""),
+                    example=_column_meta(column).get("example"),
+                    accepted_values=accepted.get((node["unique_id"], name), ()),
                 )
             )
         names = {c.name for c in columns}
@@ -268,6 +299,25 @@ def load_policy(manifest: Mapping) -> Policy:
         source_files=source_files,
         source_names=source_names,
     )
+
+
+def _column_meta(column: Mapping) -> Mapping:
+    return (column.get("config") or {}).get("meta") or column.get("meta") or {}
+
+
+def _accepted_values(manifest: Mapping) -> dict[tuple[str, str], tuple]:
+    """{(model unique_id, column): values} of every `accepted_values` test in the manifest."""
+    found: dict[tuple[str, str], tuple] = {}
+    for node in manifest.get("nodes", {}).values():
+        metadata = node.get("test_metadata") or {}
+        if node.get("resource_type") != "test" or metadata.get("name") != "accepted_values":
+            continue
+        kwargs = metadata.get("kwargs") or {}
+        model = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes") or []), None)
+        column = kwargs.get("column_name") or node.get("column_name")
+        if model and column and isinstance(kwargs.get("values"), list):
+            found[(model, column)] = tuple(kwargs["values"])
+    return found
 
 
 INFRASTRUCTURE_MARK = {"commons": "infrastructure"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from commons_assets.french import integer, percent
 from commons_assets.privacy.policy import PublishedModel
 
 # Buckets of group sizes shown in the report; the first two must stay empty at k = 11.
@@ -79,21 +80,92 @@ def unit_of(model: PublishedModel) -> str:
     return model.spec.unit or DEFAULT_UNITS[model.spec.kind]
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f} %".replace(".", ",")
+# rapport-confidentialite.json is read by the public: French keys, each documented here once. The README lists
+# them (and a test checks that every key written is documented), so that a reader needs no code to read it.
+REPORT_KEYS: dict[str, str] = {
+    "semaine": "semaine ISO publiée (AAAA-Www)",
+    "version_du_code": "commit git de commons-assets qui a produit la publication",
+    "seuils": "seuils appliqués ; `seuils.k` : taille minimale d'un groupe, par jeu de données",
+    "resume": "une phrase en français par jeu de données (celles de ce README)",
+    "jeux_de_donnees": "le détail par jeu de données, sous les clés qui suivent",
+    "nature": "« enregistrements » (une ligne par enregistrement) ou « comptages » (des cases comptées)",
+    "unite": "ce que compte une ligne (enregistrements) ou la colonne de population (comptages)",
+    "k": "taille minimale exigée d'un groupe (enregistrements) ou d'une case publiée (comptages)",
+    "quasi_identifiants": "colonnes dont la combinaison forme un groupe",
+    "lignes": "nombre de lignes publiées (enregistrements ; vide pour des comptages)",
+    "groupes": "nombre de combinaisons de quasi-identifiants (enregistrements) ou de cases publiées non vides "
+    "(comptages)",
+    "somme_des_groupes": "somme des tailles des groupes : le nombre de lignes (enregistrements) ; pour des "
+    "comptages, la somme des cases publiées, qui n'est pas un nombre de personnes distinctes (une même "
+    "personne compte dans plusieurs semaines, plusieurs cases et la ligne de total)",
+    "plus_petit_groupe": "taille du plus petit groupe ou de la plus petite case publiée",
+    "repartition_des_tailles": "nombre de groupes (ou de cases) par tranche de taille",
+    "part_combinaisons_uniques": "part des lignes seules dans leur groupe (entre 0 et 1 ; 0 attendu)",
+    "risque_procureur_max": "probabilité de ré-identification la plus haute (1 / plus petit groupe), pour un "
+    "attaquant qui sait qu'une personne figure dans les données",
+    "risque_procureur_moyen": "probabilité moyenne de ré-identification (groupes / somme des groupes)",
+    "cases_masquees": "nombre de cases laissées vides par le secret statistique (comptages)",
+    "k_atteint": "vrai si le plus petit groupe atteint k",
+}
+# measure_risk's keys (read by the Dagster metadata and the gate) → the report's French keys
+_REPORT_NAMES = {
+    "kind": "nature",
+    "unit": "unite",
+    "k": "k",
+    "quasi_identifiers": "quasi_identifiants",
+    "rows": "lignes",
+    "groups": "groupes",
+    "people_covered": "somme_des_groupes",
+    "smallest_group": "plus_petit_groupe",
+    "group_size_distribution": "repartition_des_tailles",
+    "share_unique": "part_combinaisons_uniques",
+    "prosecutor_risk_max": "risque_procureur_max",
+    "prosecutor_risk_average": "risque_procureur_moyen",
+    "suppressed_cells": "cases_masquees",
+    "k_reached": "k_atteint",
+}
+_KINDS = {"records": "enregistrements", "aggregate": "comptages"}
+
+
+def report_entry(risk: dict) -> dict:
+    """One dataset's measured risk under the report's French keys (REPORT_KEYS), in the same order."""
+    entry = {_REPORT_NAMES[key]: value for key, value in risk.items() if key in _REPORT_NAMES}
+    entry["nature"] = _KINDS.get(risk["kind"], risk["kind"])
+    return entry
+
+
+def risk_report(week: str, code_version: str, thresholds: dict[str, int], risks: dict[str, dict]) -> dict:
+    """The content of rapport-confidentialite.json: French keys only, every one in REPORT_KEYS."""
+    return {
+        "semaine": week,
+        "version_du_code": code_version,
+        "seuils": {"k": thresholds},
+        "resume": [french_summary(dataset, risk) for dataset, risk in risks.items()],
+        "jeux_de_donnees": {dataset: report_entry(risk) for dataset, risk in risks.items()},
+    }
 
 
 def french_summary(dataset: str, risk: dict) -> str:
+    """One French sentence. Records: rows in groups. Aggregates: published cells and the smallest one, never a
+    sum of cells presented as a number of people (cells overlap: weeks, features, the total row)."""
     if risk["groups"] == 0:
         return f"« {dataset} » : aucune ligne publiée cette semaine."
     unit = risk.get("unit") or DEFAULT_UNITS[risk["kind"]]
-    text = (
-        f"« {dataset} » : {risk['people_covered']} {unit} en {risk['groups']} groupes ; le plus petit en "
-        f"compte {risk['smallest_group']} (seuil k = {risk['k']} "
-        f"{'atteint' if risk['k_reached'] else 'NON atteint'}) ; risque de ré-identification (modèle du "
-        f"procureur) : au plus {_pct(risk['prosecutor_risk_max'])}, en moyenne "
-        f"{_pct(risk['prosecutor_risk_average'])} ; combinaisons uniques : {_pct(risk['share_unique'])}"
+    if risk["kind"] == "records":
+        text = (
+            f"« {dataset} » : {integer(risk['people_covered'])} {unit} en {integer(risk['groups'])} groupes ; "
+            f"le plus petit en compte {integer(risk['smallest_group'])}"
+        )
+    else:
+        text = (
+            f"« {dataset} » : {integer(risk['groups'])} cases publiées ; la plus petite compte "
+            f"{integer(risk['smallest_group'])} {unit}"
+        )
+    text += (
+        f" (seuil k = {risk['k']} {'atteint' if risk['k_reached'] else 'NON atteint'}) ; risque de "
+        f"ré-identification (modèle du procureur) : au plus {percent(risk['prosecutor_risk_max'])}, en moyenne "
+        f"{percent(risk['prosecutor_risk_average'])} ; combinaisons uniques : {percent(risk['share_unique'])}"
     )
     if risk["suppressed_cells"]:
-        text += f" ; {risk['suppressed_cells']} case(s) masquée(s) (secret statistique)"
+        text += f" ; {integer(risk['suppressed_cells'])} case(s) masquée(s) (secret statistique)"
     return text + "."

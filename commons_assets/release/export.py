@@ -20,10 +20,11 @@ from psycopg.rows import dict_row
 from commons_assets.errors import CommonsError
 from commons_assets.privacy.gate import check_allow_list, relation_columns
 from commons_assets.privacy.policy import Policy, PublishedModel
-from commons_assets.privacy.risk import french_summary, measure_risk
+from commons_assets.privacy.risk import french_summary, measure_risk, risk_report
 from commons_assets.release.licences import check_licence
 from commons_assets.release.packaging import (
     datapackage,
+    dataset_pages,
     readme,
     table_schema,
     write_checksums,
@@ -113,14 +114,20 @@ def export_release(
     *,
     service: Service | None = None,
     usage: list[UsageDataset] | None = None,
+    pages: dict[str, dict] | None = None,
 ) -> tuple[list[ExportedFile], dict]:
     """Write the whole release into `week_dir`: per dataset CSV, Parquet and Table Schema; then the privacy
     report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk.
-    `service` and `usage` default to what the dbt project in use declares."""
+    `service`, `usage` and `pages` (each dataset's data.gouv.fr page, from the project's exposures) default to
+    what the dbt project in use declares."""
     if service is None or usage is None:
         declared_service, declared_usage = service_and_usage(policy)
         service = declared_service if service is None else service
         usage = declared_usage if usage is None else usage
+    if pages is None:
+        from commons_assets.dbt.project import load_manifest
+
+        pages = dataset_pages(load_manifest(), policy)
     files, risks = [], {}
     for model in policy.published:
         exported = export_csv(conn, model, week_dir)
@@ -128,7 +135,7 @@ def export_release(
         parquet_rows = write_parquet(conn, model, folder / f"{model.dataset}.parquet")
         if parquet_rows != exported.rows:
             raise ExportError(f"export of {model.dataset}: Parquet and CSV row counts differ")
-        write_json(folder / "schema.json", table_schema(model))
+        write_json(folder / "schema.json", table_schema(model, service))
         files.append(exported)
         risks[model.dataset] = measure_risk(conn, model)
     version = code_version()
@@ -136,24 +143,20 @@ def export_release(
     usage_names = [u.model.dataset for u in usage]
     # The consent-exemption conditions concern usage measurement only: no usage dataset, nothing to measure.
     conditions = exemption_conditions(conn, Week.parse(week).monday) if usage else None
-    stats_page = write_stats_page(conn, usage, week_dir, week, conditions, service) is not None
+    stats_page = write_stats_page(conn, usage, week_dir, week, conditions, service, policy, pages) is not None
     write_json(
         week_dir / "rapport-confidentialite.json",
-        {
-            "semaine": week,
-            "version_du_code": version,
-            "seuils": {"k": {m.dataset: m.spec.k for m in policy.published}},
-            "resume": list(summaries.values()),
-            "jeux_de_donnees": risks,
-        },
+        risk_report(week, version, {m.dataset: m.spec.k for m in policy.published}, risks),
     )
     as_dicts = [asdict(f) for f in files]
-    write_json(week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version, service, usage_names))
+    write_json(
+        week_dir / "datapackage.json", datapackage(week, policy, as_dicts, version, service, usage_names, pages)
+    )
     (week_dir / "README.md").write_text(
         readme(
             week, policy, as_dicts, summaries, version, repository_url(),
             exemption_markdown(conditions) if conditions is not None else "",
-            service=service, usage_datasets=usage_names, stats_page=stats_page,
+            service=service, usage_datasets=usage_names, stats_page=stats_page, pages=pages,
         ),
         encoding="utf-8",
     )
@@ -168,10 +171,12 @@ STATS_ARCHIVE = "statistiques.zip"
 
 
 def write_stats_page(
-    conn, usage: list[UsageDataset], week_dir: Path, week: str, conditions, service: Service
+    conn, usage: list[UsageDataset], week_dir: Path, week: str, conditions, service: Service,
+    policy: Policy | None = None, pages: dict[str, dict] | None = None,
 ) -> Path | None:
     """The public statistics page of the release (static, French, no network at view time), and its zip;
-    None when the release holds no usage dataset. Columns are read by their declared `meta.usage` role."""
+    None when the release holds no usage dataset. Columns are read by their declared `meta.usage` role. The
+    page links to the datasets' data.gouv.fr pages (`pages`, from the exposures) and to the service's contact."""
     if not usage:
         return None
     dataset = usage[0]
@@ -199,6 +204,9 @@ def write_stats_page(
         rows, service_name=service.name, week=week, generated_at=dt.datetime.now(dt.UTC),
         exemption=conditions, licence_title=licence.title, licence_url=licence.url,
         citation=service.how_to_cite, **({"total_code": totals[0]} if totals else {}),
+        dataset_url=(pages or {}).get(dataset.model.dataset, {}).get("url"), contact=service.contact,
+        datasets=[(m.spec.title, (pages or {})[m.dataset]["url"])
+                  for m in (policy.published if policy else ()) if m.dataset in (pages or {})],
     )
     path = week_dir / STATS_PAGE
     path.write_text(page, encoding="utf-8")

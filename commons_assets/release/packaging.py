@@ -10,6 +10,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from commons_assets.french import integer
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.release.licences import check_licence
 from commons_assets.service import Service
@@ -48,30 +49,87 @@ def _arrow_type(data_type: str):
     }[_TABLE_SCHEMA_TYPES.get(data_type, "string")]
 
 
-def table_schema(model: PublishedModel) -> dict:
-    """Frictionless Table Schema of a published CSV, from the model's yml (types, constraints, descriptions)."""
+# An ISO week as the engine writes it (commons_assets.week): the period column of every published model.
+ISO_WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+# How an empty cell is written: a suppressed count (secret statistique) or a value emptied by the anonymisation.
+MISSING_VALUES = [""]
+
+
+def _contributor(service: Service, role: str) -> dict:
+    where = {"path": service.contact} if service.contact.startswith("http") else {"email": service.contact}
+    return {"title": service.producer, "role": role, **where}
+
+
+def table_schema(model: PublishedModel, service: Service | None = None) -> dict:
+    """Table Schema of a published CSV, following schema.data.gouv.fr's conventions: the schema's own metadata
+    (name, title, description, version, licences, contributors) and per field its title, description, example
+    and constraints, all from the model's yml; the ISO-week pattern on the period column, `enum` from an
+    `accepted_values` test, `minimum` k on counts. `created`/`lastModified` are left out: the dbt project does
+    not record when a table's columns last changed, and a date that moved every week would be false."""
     fields = []
     for column in model.columns:
         field = {
             "name": column.name,
-            "type": _TABLE_SCHEMA_TYPES.get(column.data_type, "string"),
+            "title": column.title or column.name,
             "description": column.description,
+            "type": _TABLE_SCHEMA_TYPES.get(column.data_type, "string"),
         }
-        constraints = {}
-        if column.required:
-            constraints["required"] = True
+        if column.example is not None:
+            field["example"] = str(column.example)
+        constraints: dict = {"required": bool(column.required)}
         if column.privacy == "release_id":
             constraints["unique"] = True
         if column.privacy == "count":
+            # a published count is never under k: smaller ones are suppressed (empty), never written
             constraints["minimum"] = model.spec.k
-        if constraints:
-            field["constraints"] = constraints
+        if column.name == model.spec.period_column:
+            constraints["pattern"] = ISO_WEEK_PATTERN
+        if column.accepted_values:
+            constraints["enum"] = list(column.accepted_values)
+        field["constraints"] = constraints
         fields.append(field)
-    schema = {"fields": fields, "missingValues": [""]}
+    licence = check_licence(model.spec.licence)
+    schema = {
+        "$schema": "https://frictionlessdata.io/schemas/table-schema.json",
+        "name": model.dataset,
+        "title": model.spec.title,
+        "description": " ".join(model.spec.description.split()),
+        "countryCode": "FR",
+        "keywords": list(model.spec.tags),
+        "version": model.spec.schema_version,
+        "licenses": [{"name": licence.id, "title": licence.title, "path": licence.url}],
+        "fields": fields,
+        "missingValues": MISSING_VALUES,
+    }
+    if service is not None:
+        schema["contributors"] = [_contributor(service, "author")]
+        if service.homepage:
+            schema["homepage"] = service.homepage
     release_ids = [c.name for c in model.columns if c.privacy == "release_id"]
     if release_ids:
         schema["primaryKey"] = release_ids
     return schema
+
+
+def dataset_pages(manifest: dict, policy: Policy) -> dict[str, dict]:
+    """{dataset: {"url", "owner", "label"}} from the dbt project's exposures: an exposure that depends on a
+    published model is that dataset's page on data.gouv.fr (its `url`) and names its `owner`. A dataset
+    without an exposure simply has no link in the texts."""
+    by_id = {m.unique_id: m.dataset for m in policy.published}
+    pages: dict[str, dict] = {}
+    for exposure in (manifest.get("exposures") or {}).values():
+        url = exposure.get("url") or ""
+        if not url.startswith(("https://", "http://")):
+            continue
+        owner = exposure.get("owner") or {}
+        for node in (exposure.get("depends_on") or {}).get("nodes") or []:
+            if node in by_id:
+                pages[by_id[node]] = {
+                    "url": url,
+                    "owner": owner.get("name") or owner.get("email") or "",
+                    "label": exposure.get("label") or exposure.get("name") or "",
+                }
+    return pages
 
 
 def write_parquet(conn, model: PublishedModel, path: Path) -> int:
@@ -127,9 +185,11 @@ def _licence_entry(licence_id: str) -> dict:
 
 
 def datapackage(
-    week: str, policy: Policy, files: list[dict], code_version: str, service: Service, usage_datasets=()
+    week: str, policy: Policy, files: list[dict], code_version: str, service: Service, usage_datasets=(),
+    pages: dict[str, dict] | None = None,
 ) -> dict:
-    """The Frictionless data package describing every table of the release."""
+    """The Frictionless data package describing every table of the release; a resource's `homepage` is its
+    dataset's data.gouv.fr page when the dbt project declares it (an exposure)."""
     by_dataset = {m.dataset: m for m in policy.published}
     resources = []
     for item in files:
@@ -139,6 +199,8 @@ def datapackage(
             "description": model.spec.description.strip(),
             "licenses": [_licence_entry(model.spec.licence)],
         }
+        if (pages or {}).get(item["dataset"]):
+            base["homepage"] = pages[item["dataset"]]["url"]
         resources.append(
             {
                 "name": item["dataset"],
@@ -170,9 +232,7 @@ def datapackage(
             key=lambda e: e["name"],
         ),
         "sources": [{"title": f"Base de données du service {service.name}"}],
-        "contributors": [{"title": service.producer, "role": "publisher",
-                          **({"path": service.contact} if service.contact.startswith("http") else
-                             {"email": service.contact})}],
+        "contributors": [_contributor(service, "publisher")],
         "citation": service.how_to_cite,
         "resources": resources,
     }
@@ -191,6 +251,25 @@ def _k_sentence(model: PublishedModel) -> str:
     return f"comptages par {qis} ; aucune valeur publiée n'est inférieure à {model.spec.k} (secret statistique)"
 
 
+def _contact_link(contact: str) -> str:
+    return f"<{contact}>" if contact.startswith(("https://", "http://")) else f"[{contact}](mailto:{contact})"
+
+
+def commit_url(repository_url: str, code_version: str) -> str:
+    """The web page of the exact commit that made the release, when the repository and a commit are known."""
+    commit = code_version.removesuffix("-dirty")
+    is_commit = len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
+    if not repository_url or not is_commit:
+        return ""
+    return f"{repository_url.rstrip('/')}/commit/{commit}"
+
+
+def _report_keys_table() -> list[str]:
+    from commons_assets.privacy.risk import REPORT_KEYS
+
+    return ["| clé | sens |", "|---|---|"] + [f"| `{key}` | {meaning} |" for key, meaning in REPORT_KEYS.items()]
+
+
 def readme(
     week: str,
     policy: Policy,
@@ -203,10 +282,14 @@ def readme(
     service: Service,
     usage_datasets: tuple[str, ...] | list[str] = (),
     stats_page: bool = False,
+    pages: dict[str, dict] | None = None,
 ) -> str:
-    """The French README of a release: what, how it was anonymised, thresholds, licences, rebuild command.
-    It says only what the release holds: no usage section without a usage dataset in `files`, no licence
-    sentence for a licence no dataset uses."""
+    """The French README of a release, for a reuser who has only these files: who publishes (producer, contact),
+    what (datasets, rows, licences, data.gouv.fr pages), how it was made (method, privacy report and its keys),
+    how to cite it, the exact code version, and what « reproduire » can and cannot mean for them. It says only
+    what the release holds: no usage section without a usage dataset in `files`, no licence sentence for a
+    licence no dataset uses. Numbers are written the French way (commons_assets.french)."""
+    pages = pages or {}
     by_dataset = {m.dataset: m for m in policy.published}
     published = [by_dataset[item["dataset"]] for item in files]
     usage = [m for m in published if m.dataset in set(usage_datasets)]
@@ -216,9 +299,6 @@ def readme(
         holds.append("un export anonymisé de sa base de données")
     if usage:
         holds.append("les statistiques d'utilisation de chacune de ses fonctionnalités")
-    about = [f"Producteur : {service.producer}. Contact : {service.contact}."]
-    if service.homepage:
-        about.append(f"Site du service : {service.homepage}.")
     lines = [
         f"# {service.name} — données ouvertes, semaine {week}",
         "",
@@ -229,28 +309,45 @@ def readme(
         "formats lisibles sans outil particulier (CSV, Parquet), décrits par des schémas (Table Schema) et un "
         "paquet de données (`datapackage.json`).",
         "",
-        " ".join(about),
-        "",
         f"Mise à jour : **hebdomadaire** (chaque lundi, pour la semaine ISO écoulée, fuseau {service.timezone}).",
+        "",
+        "## Producteur et contact",
+        "",
+        f"- Producteur : {service.producer}",
+        f"- Contact (questions, erreurs à signaler) : {_contact_link(service.contact)}",
+    ]
+    if service.homepage:
+        lines.append(f"- Site du service : <{service.homepage}>")
+    lines += [
         "",
         "## Jeux de données",
         "",
-        "| jeu | fichiers | lignes | licence |",
-        "|---|---|---|---|",
+        "| jeu | fichiers | lignes | licence | page data.gouv.fr |",
+        "|---|---|---:|---|---|",
     ]
     for item in files:
         model = by_dataset[item["dataset"]]
         licence = check_licence(model.spec.licence)
+        page = pages.get(item["dataset"], {}).get("url")
         lines.append(
             f"| {model.spec.title} | `{item['path']}`, `{item['dataset']}/{item['dataset']}.parquet`, "
-            f"`{item['dataset']}/schema.json` | {item['rows']} | [{licence.title}]({licence.url}) |"
+            f"`{item['dataset']}/schema.json` | {integer(item['rows'])} | [{licence.title}]({licence.url}) | "
+            f"{f'<{page}>' if page else '—'} |"
         )
-    lines += ["", "## Anonymisation", ""]
     lines += [
-        "Aucun identifiant direct (nom, courriel, téléphone, adresse, adresse IP, agent utilisateur) ni texte "
-        "libre n'est publié. Les quasi-identifiants sont généralisés (par exemple les dates à la semaine ISO). "
-        "Les identifiants publiés sont tirés au hasard à chaque publication : ils ne permettent pas de relier "
-        "deux publications. Une publication n'est faite que si chaque table passe la barrière de "
+        "",
+        "Chaque `schema.json` décrit les colonnes de son fichier (titre, description, type, exemple, valeurs "
+        "admises) ; une case vide est une valeur masquée par le secret statistique ou retirée par "
+        "l'anonymisation.",
+        "",
+        "## Méthode",
+        "",
+        "Les données sont extraites chaque semaine de la base de données du service, transformées par un projet "
+        "dbt (sources → préparation → généralisation → tables publiées), contrôlées, puis exportées telles que "
+        "contrôlées. Aucun identifiant direct (nom, courriel, téléphone, adresse, adresse IP, agent utilisateur) "
+        "ni texte libre n'est publié. Les quasi-identifiants sont généralisés (par exemple les dates à la "
+        "semaine ISO). Les identifiants publiés sont tirés au hasard à chaque publication : ils ne permettent "
+        "pas de relier deux publications. Une publication n'est faite que si chaque table passe la barrière de "
         "confidentialité (colonnes autorisées, détecteurs d'identifiants, k-anonymat, l-diversité, secret "
         "statistique primaire et secondaire, absence d'identifiant commun avec la publication précédente).",
         "",
@@ -262,7 +359,9 @@ def readme(
     lines += [f"- {summary}" for summary in risk_summaries.values()]
     lines += [
         "",
-        "Le détail (taille des groupes, risque de ré-identification) est dans `rapport-confidentialite.json`.",
+        "Le détail est dans `rapport-confidentialite.json`, dont voici les clés :",
+        "",
+        *_report_keys_table(),
         "",
     ]
     if usage:
@@ -277,7 +376,12 @@ def readme(
             + (" La page `statistiques.html` (aussi dans `statistiques.zip`) les présente en graphiques, sans "
                "aucune ressource externe." if stats_page else ""),
             "",
-            "Conditions de l'exemption de consentement, mesurées sur la source d'événements du service :",
+            "Chaque nombre compte ce que dit sa colonne, pour une semaine et une fonctionnalité : un visiteur "
+            "qui revient plusieurs semaines, ou qui utilise plusieurs fonctionnalités, compte dans chacune ; "
+            "additionner des lignes ne donne donc pas un nombre de personnes.",
+            "",
+            "Conditions de l'exemption de consentement, pour chaque source de mesure d'audience déclarée "
+            "(« non mesuré » : rien ne permettait de la vérifier) :",
             "",
             exemption_table or "(non mesurées)",
             "",
@@ -293,22 +397,48 @@ def readme(
     if LOV2 in licences:
         lov2 = ", ".join(f"`{m.dataset}`" for m in published if m.spec.licence == LOV2)
         lines.append(f"Les jeux {lov2} sont publiés sous Licence Ouverte 2.0 (Etalab).")
+    commit = commit_url(repository_url, code_version)
+    code = (
+        f"[`{code_version}`]({commit})" if commit else f"`{code_version}`"
+    )
     lines += [
         "",
-        f"Pour citer ces données : « {service.how_to_cite} », semaine {week}.",
+        "## Comment citer",
         "",
-        "## Reproduire cette publication",
+        f"> {service.how_to_cite}, semaine {week}. Producteur : {service.producer}.",
         "",
-        f"Code : {repository_url or 'commons-assets (adresse du dépôt non renseignée : COMMONS_REPOSITORY_URL)'}"
-        f", version `{code_version}`.",
+        "Mentionnez aussi la licence du jeu réutilisé et, si possible, la page data.gouv.fr du jeu.",
+        "",
+        "## Version du code",
+        "",
+        f"Publication produite par commons-assets, version {code}"
+        + (f", dépôt <{repository_url}>." if repository_url else
+           " (adresse du dépôt non renseignée : COMMONS_REPOSITORY_URL).")
+        + (" Le code contenait des modifications non enregistrées (`-dirty`) : cette version ne suffit pas à "
+           "le retrouver exactement." if code_version.endswith("-dirty") else ""),
+        "",
+        "## Reproduire",
+        "",
+        "**Avec les seuls fichiers publiés**, chacun peut :",
+        "",
+        "- vérifier leur intégrité : `sha256sum -c SHA256SUMS` ;",
+        "- vérifier chaque fichier contre son schéma : `frictionless validate datapackage.json` ;",
+        "- recalculer les chiffres du rapport de confidentialité (tailles des groupes, cases masquées) à "
+        "partir des CSV.",
+        "",
+        f"**Refaire la publication elle-même** demande la base de données source du service {service.name}, "
+        "qui contient des données personnelles et n'est pas publiée : seul le producteur peut la refaire, "
+        "avec cette version du code :",
         "",
         "```",
+        *([f"git clone {repository_url} commons-assets && cd commons-assets"] if repository_url else []),
         f"git checkout {code_version.removesuffix('-dirty')}",
         "python3 -m venv .venv && .venv/bin/pip install -e .",
         f".venv/bin/commons-assets release --week {week}",
         "```",
         "",
-        "Intégrité : `sha256sum -c SHA256SUMS`.",
+        "Sans cette base, le code peut tourner sur le service de démonstration qu'il contient "
+        "(`commons-assets demo seed`) : cela montre la méthode, pas ces chiffres.",
         "",
     ]
     return "\n".join(lines)

@@ -14,12 +14,13 @@ from commons_assets.week import Week
 # Files of the whole release, attached to every dataset as documentation. data.gouv.fr refuses some
 # extensions (.md, no extension, and any HTML page), hence the names it stores them under.
 RELEASE_DOCUMENTS = (
-    ("README.md", "Lisez-moi de la publication", "Ce que contient la publication, comment elle a été "
-     "anonymisée, seuils, licences, version du code et commande pour la reproduire.", "README.txt"),
+    ("README.md", "Lisez-moi de la publication", "Producteur et contact, ce que contient la publication, "
+     "méthode et anonymisation, licences, comment citer, version du code, ce qui peut être reproduit.", "README.txt"),
     ("datapackage.json", "Paquet de données (Frictionless)", "Description de toutes les tables de la "
      "publication : fichiers, schémas, licences, empreintes.", None),
     ("rapport-confidentialite.json", "Rapport de confidentialité", "Taille des groupes, part des "
-     "combinaisons uniques et risque de ré-identification de chaque jeu de données.", None),
+     "combinaisons uniques et risque de ré-identification de chaque jeu de données (clés expliquées dans le "
+     "lisez-moi).", None),
     ("SHA256SUMS", "Empreintes SHA-256", "Empreintes de tous les fichiers de la publication "
      "(`sha256sum -c`).", "SHA256SUMS.txt"),
     ("statistiques.zip", "Page publique de statistiques d'utilisation", "La page statistiques.html (à "

@@ -5,8 +5,10 @@
   (raw labels, warehouse only: dbt maps them to the feature catalogue). The dbt source declares this asset's
   key (`meta.dagster.asset_key`), so the job runs it before the dbt models.
 - `usage_exemption_report` (group `usage`): which of the CNIL's measurable conditions for the consent exemption
-  hold, for the service's own event table as of the end of the released week, and as declared for Matomo. It
-  writes nothing: the conditions are its metadata (a French table and one boolean per condition).
+  hold, for the event table the service declares in its dbt sources yml (`meta.commons.usage_events`) as of the
+  end of the released week, and as declared for Matomo. It writes nothing: the conditions are its metadata (a
+  French table and, per condition, true, false or null when it was not measured). It depends on the declared
+  source table's asset; a service without an event table has no such dependency and measures Matomo only.
 
 The Matomo token reaches the code only through `MatomoResource.token`, set with `dg.EnvVar("MATOMO_TOKEN")`, so
 it is never written into run config, the run's events or the UI.
@@ -23,9 +25,15 @@ import psycopg
 
 from commons_assets.errors import SettingsError
 from commons_assets.partitions import WEEKLY_PARTITIONS
+from commons_assets.service import EventSource, load_service, usage_event_source
 from commons_assets.settings import DEFAULT_MATOMO_SCHEMA, get_settings
 from commons_assets.usage import matomo as matomo_api
-from commons_assets.usage.exemption import ExemptionCondition, check_event_source, check_matomo_settings
+from commons_assets.usage.exemption import (
+    NOT_MEASURED,
+    ExemptionCondition,
+    check_event_source,
+    check_matomo_settings,
+)
 from commons_assets.usage.matomo import ENV_SITE_ID, ENV_TOKEN, ENV_URL, MatomoSettings
 from commons_assets.warehouse import WarehouseResource
 from commons_assets.week import Week
@@ -36,8 +44,6 @@ GROUP = "usage"
 MATOMO_ASSET = "matomo_weekly_usage"
 EXEMPTION_ASSET = "usage_exemption_report"
 MATOMO_SCHEMA_SETTING = "COMMONS_MATOMO_SCHEMA"
-# The service's event table, as the dbt source `service.events` reads it.
-EVENTS_TABLE = "events"
 # A week that cannot exist (the table's check wants 4 digits, W, 2 digits; there is no week 00): "loading" it
 # creates the schema and the table and deletes nothing (see ensure_matomo_table).
 _NO_WEEK = "0000-W00"
@@ -116,19 +122,38 @@ def load_matomo_week(conn: psycopg.Connection, settings: MatomoSettings | None, 
     return metadata
 
 
+def declared_event_source(manifest: Mapping | None = None) -> EventSource | None:
+    """The event table the dbt project in use declares (None: usage from Matomo only, or no usage at all)."""
+    if manifest is None:
+        from commons_assets.dbt.project import load_manifest
+
+        manifest = load_manifest()
+    return usage_event_source(manifest)
+
+
+_FROM_PROJECT = object()
+
+
 def exemption_conditions(
     conn: psycopg.Connection,
     week_monday: str | dt.date,
     *,
     env: Mapping[str, str] | None = None,
+    event_source: EventSource | object | None = _FROM_PROJECT,
+    source_timezone: str | None = None,
 ) -> list[ExemptionCondition]:
     """The CNIL exemption conditions for the release of the week starting on that Monday: measured on the
-    service's event table (COMMONS_SOURCE_SCHEMA.events) as of the end of the week, then, when the Matomo
-    source is on, as its operator declares them (MATOMO_DECLARED_* variables, from `env`, default the settings).
+    service's declared event table (default: as the dbt project in use declares it; none, nothing measured
+    there) as of the end of the week, then, when the Matomo source is on, as its operator declares them
+    (MATOMO_DECLARED_* variables, from `env`, default the settings).
 
     The one place both the Dagster asset and the export (release README, stats page) read them from."""
     week = Week.from_partition_key(week_monday)
-    conditions = check_event_source(conn, get_settings().source_schema, EVENTS_TABLE, as_of=week.end_at)
+    source = declared_event_source() if event_source is _FROM_PROJECT else event_source
+    conditions: list[ExemptionCondition] = []
+    if source is not None:
+        zone = source_timezone or load_service().source_timezone
+        conditions = check_event_source(conn, source, as_of=week.end_at, source_timezone=zone)
     return conditions + check_matomo_settings(env)
 
 
@@ -136,14 +161,28 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def _status(holds: bool | None) -> str:
+    return NOT_MEASURED if holds is None else ("✔" if holds else "✘")
+
+
+def all_conditions_hold(conditions: Sequence[ExemptionCondition]) -> bool:
+    """True only when something was measured and everything measured holds: « non mesuré » is not « respecté »."""
+    return bool(conditions) and all(c.holds is True for c in conditions)
+
+
 def exemption_markdown(conditions: Sequence[ExemptionCondition]) -> str:
-    """A French Markdown table: source, condition, ✔/✘, measured value."""
+    """A French Markdown table: source, condition, ✔/✘/non mesuré, measured value."""
+    if not conditions:
+        return (
+            "Aucune source de mesure d'audience n'est déclarée (ni table d'événements du service, ni Matomo) : "
+            "aucune condition n'a été mesurée."
+        )
     lines = [
         "| Source | Condition | Respectée | Valeur mesurée |",
         "|---|---|:---:|---|",
     ]
     lines += [
-        f"| {_cell(c.source)} | {_cell(c.label)} | {'✔' if c.holds else '✘'} | {_cell(c.measured)} |"
+        f"| {_cell(c.source)} | {_cell(c.label)} | {_status(c.holds)} | {_cell(c.measured)} |"
         for c in conditions
     ]
     return "\n".join(lines)
@@ -153,13 +192,29 @@ def exemption_metadata(conditions: Sequence[ExemptionCondition], week: str) -> d
     metadata: dict = {
         "week": week,
         "conditions": dg.MetadataValue.md(exemption_markdown(conditions)),
-        "all_conditions_hold": all(c.holds for c in conditions),
+        "all_conditions_hold": all_conditions_hold(conditions),
     }
     metadata.update({c.code: c.holds for c in conditions})
     return metadata
 
 
-def build_usage_assets() -> list[dg.AssetsDefinition]:
+def event_source_asset_key(manifest: Mapping, source: EventSource) -> dg.AssetKey:
+    """The declared event table's asset key, as the dbt assets name that source (so the lineage joins up)."""
+    from commons_assets.dbt.translator import CommonsDbtTranslator
+
+    return CommonsDbtTranslator().get_asset_spec(manifest, source.unique_id, None).key
+
+
+def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinition]:
+    """The usage assets; the exemption report depends on the event table the manifest declares, if any
+    (default: the manifest of the project in use)."""
+    if manifest is None:
+        from commons_assets.dbt.project import load_manifest
+
+        manifest = load_manifest()
+    source = usage_event_source(manifest)
+    event_deps = [event_source_asset_key(manifest, source)] if source is not None else []
+
     @dg.asset(
         name=MATOMO_ASSET,
         group_name=GROUP,
@@ -191,13 +246,14 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         partitions_def=WEEKLY_PARTITIONS,
         backfill_policy=_ONE_WEEK_PER_RUN,
-        deps=[dg.AssetKey(["service", EVENTS_TABLE])],
+        deps=event_deps,
         kinds={"postgres"},
         description=(
             "Which of the CNIL's measurable conditions for the consent exemption of audience measurement hold: "
             "IP addresses truncated, visitor ids used at most 13 months, raw events kept at most 25 months. "
-            "Measured on the service's event table as of the end of the released week; declared by its operator "
-            "for Matomo. Counts and durations only."
+            "Measured on the event table the service declares in its dbt sources yml (meta.commons.usage_events) "
+            "as of the end of the released week, on the columns given a role only (an undeclared one is « non "
+            "mesuré »); declared by its operator for Matomo. Counts and durations only."
         ),
     )
     def usage_exemption_report(
@@ -208,7 +264,7 @@ def build_usage_assets() -> list[dg.AssetsDefinition]:
         env = {**get_settings().variables(), **matomo.as_env()}
         try:
             with warehouse.connect() as conn:
-                conditions = exemption_conditions(conn, monday, env=env)
+                conditions = exemption_conditions(conn, monday, env=env, event_source=source)
         except SettingsError as err:  # a MATOMO_DECLARED_* value, or a Matomo variable, is malformed
             raise dg.Failure(description=f"the CNIL exemption report could not be made: {err}") from None
         return dg.MaterializeResult(metadata=exemption_metadata(conditions, Week(monday).label))

@@ -20,6 +20,9 @@ The others (information of users, no cross-site tracking, no transfer to third p
 commitments, not measurements: the published page says who stands by them.
 
 Every condition is reported with a measured value: counts, durations, never an address or an identifier.
+Only what the service declared is measured: its event table and the columns playing each role are named in its
+dbt sources yml (`commons_assets.service.usage_event_source`); a condition whose column is not declared, or
+with nothing to measure (an empty table), is « non mesuré » (`holds` None), never shown as met.
 
 Matomo: its Reporting API has no method that reads these settings. PrivacyManager's API only has setters (marked
 @internal, super-user only) and `getComplianceStatus`, which is internal, super-user only and behind a feature
@@ -47,6 +50,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from commons_assets.service import EventSource
 from commons_assets.settings import get_settings
 from commons_assets.usage.matomo import MatomoSettings, MatomoSettingsError
 
@@ -70,12 +74,13 @@ SOURCE_MATOMO = "Matomo"
 
 @dataclass(frozen=True)
 class ExemptionCondition:
-    """One CNIL condition for one source: a stable code, what it requires (French), whether it holds, and the
-    measured value with its unit (French, aggregated: never an address or an identifier)."""
+    """One CNIL condition for one source: a stable code, what it requires (French), whether it holds (None when
+    it could not be measured), and the measured value with its unit (French, aggregated: never an address or an
+    identifier)."""
 
     code: str
     label: str
-    holds: bool
+    holds: bool | None  # None: not measured (nothing declared or nothing to measure), never shown as ✔
     measured: str
     source: str = SOURCE_SERVICE
 
@@ -98,24 +103,67 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return f"{_int_fr(count)} {singular if count < 2 else plural}"
 
 
+NOT_MEASURED = "non mesuré"
+_NAIVE_TIMESTAMP = "timestamp without time zone"
+_IP_LABEL = "Adresses IP tronquées d'au moins 2 octets (IPv4 : 2 derniers octets ; IPv6 : 80 derniers bits)"
+_VISITOR_LABEL = f"Identifiants de visiteur utilisés au plus {VISITOR_ID_MAX_MONTHS} mois"
+_RETENTION_LABEL = f"Événements bruts conservés au plus {RAW_EVENT_MAX_MONTHS} mois"
+
+
+def _not_measured(why: str) -> str:
+    return f"{NOT_MEASURED} : {why}"
+
+
+def _column_type(conn: psycopg.Connection, source: EventSource, column: str) -> str | None:
+    """The column's PostgreSQL type (`timestamp without time zone`…), None when the table or column is absent."""
+    row = conn.execute(
+        """
+        select format_type(a.atttypid, a.atttypmod)
+        from pg_attribute as a
+        where a.attrelid = to_regclass(%s) and a.attname = %s and not a.attisdropped
+        """,
+        (sql.Identifier(source.schema, source.table).as_string(conn), column),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _instant(column: str, column_type: str, source_timezone: str) -> sql.Composable:
+    """The column as an instant (timestamptz): a naive timestamp is read in the source's time zone (Rails and
+    Django store naive UTC), an aware one is left as it is."""
+    if column_type == _NAIVE_TIMESTAMP:
+        return sql.SQL("({} at time zone {})").format(sql.Identifier(column), sql.Literal(source_timezone))
+    return sql.SQL("{}::timestamptz").format(sql.Identifier(column))
+
+
 def check_event_source(
     conn: psycopg.Connection,
-    schema: str = "service",
-    table: str = "events",
+    source: EventSource,
     *,
     as_of: dt.datetime,
+    source_timezone: str = "UTC",
 ) -> list[ExemptionCondition]:
-    """The three measurable conditions on an event table shaped like the demo's `events` (ip_address inet,
-    visitor_id text, occurred_at timestamptz), computed in SQL as of `as_of` (an aware datetime)."""
+    """The three measurable conditions on the service's declared event table, computed in SQL as of `as_of`
+    (an aware datetime), from the columns its yml gives a role (`time` always; `ip` and `visitor` if any).
+
+    Only what was declared and found is measured: a condition whose column is not declared, or that has no
+    value to measure (an empty table, a column with no value), does not hold and is not broken: it is
+    « non mesuré » (`holds` None), never ✔."""
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware, e.g. datetime.now(timezone.utc)")
-    events = sql.Identifier(schema, table)
+    time_column, ip_column, visitor_column = source.column("time"), source.column("ip"), source.column("visitor")
+    time_type = _column_type(conn, source, time_column) if time_column else None
+    if time_type is None:
+        why = _not_measured(f"table {source.label} ou colonne {time_column} introuvable")
+        return _conditions(None, why, None, why, None, why)
+    events = sql.Identifier(source.schema, source.table)
+    event_at = _instant(time_column, time_type, source_timezone)
+    ip = sql.SQL("{}::inet").format(sql.Identifier(ip_column)) if ip_column else sql.SQL("null::inet")
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
                 """
                 with events as (
-                    select ip_address::inet as ip, occurred_at from {events}
+                    select {ip} as ip, {event_at} as event_at from {events}
                 )
                 select
                     count(*),
@@ -132,12 +180,11 @@ def check_event_source(
                             end
                         )))
                     ),
-                    min(occurred_at),
-                    count(*) filter (where occurred_at < %(as_of)s::timestamptz - %(retention)s::interval),
-                    extract(epoch from %(as_of)s::timestamptz - min(occurred_at)) / 86400.0
+                    count(*) filter (where event_at < %(as_of)s::timestamptz - %(retention)s::interval),
+                    extract(epoch from %(as_of)s::timestamptz - min(event_at)) / 86400.0
                 from events
                 """
-            ).format(events=events),
+            ).format(ip=ip, event_at=event_at, events=events),
             {
                 "bytes": MIN_IP_MASKED_BYTES,
                 "v6_prefix": _IPV6_PREFIX_FOR_BYTES[MIN_IP_MASKED_BYTES],
@@ -145,69 +192,78 @@ def check_event_source(
                 "retention": f"{RAW_EVENT_MAX_MONTHS} months",
             },
         )
-        n_events, n_with_ip, n_not_truncated, _oldest_at, n_too_old, oldest_age_days = cur.fetchone()
-        cur.execute(
-            sql.SQL(
-                """
-                with per_visitor as (
-                    select min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
-                    from {events}
-                    where visitor_id is not null
-                    group by visitor_id
-                )
-                select
-                    count(*),
-                    count(*) filter (where last_seen_at > first_seen_at + %(lifetime)s::interval),
-                    extract(epoch from max(last_seen_at - first_seen_at)) / 86400.0
-                from per_visitor
-                """
-            ).format(events=events),
-            {"lifetime": f"{VISITOR_ID_MAX_MONTHS} months"},
-        )
-        n_visitors, n_visitors_too_long, longest_days = cur.fetchone()
+        n_events, n_with_ip, n_not_truncated, n_too_old, oldest_age_days = cur.fetchone()
+        n_visitors = n_visitors_too_long = longest_days = None
+        if visitor_column and n_events:
+            cur.execute(
+                sql.SQL(
+                    """
+                    with per_visitor as (
+                        select min({event_at}) as first_seen_at, max({event_at}) as last_seen_at
+                        from {events}
+                        where {visitor} is not null
+                        group by {visitor}
+                    )
+                    select
+                        count(*),
+                        count(*) filter (where last_seen_at > first_seen_at + %(lifetime)s::interval),
+                        extract(epoch from max(last_seen_at - first_seen_at)) / 86400.0
+                    from per_visitor
+                    """
+                ).format(event_at=event_at, events=events, visitor=sql.Identifier(visitor_column)),
+                {"lifetime": f"{VISITOR_ID_MAX_MONTHS} months"},
+            )
+            n_visitors, n_visitors_too_long, longest_days = cur.fetchone()
 
-    if n_with_ip == 0:
-        ip_measured = "aucune adresse IP enregistrée"
+    if n_events == 0:
+        why = _not_measured(f"aucun événement dans {source.label}")
+        return _conditions(None, why, None, why, None, why)
+    if not ip_column:
+        ip_holds, ip_measured = None, _not_measured("aucune colonne d'adresse IP déclarée (meta.usage_event: ip)")
+    elif n_with_ip == 0:
+        ip_holds, ip_measured = None, _not_measured(f"aucune adresse IP dans {source.label}.{ip_column}")
     else:
         share = 100.0 * n_not_truncated / n_with_ip
+        ip_holds = n_not_truncated == 0
         ip_measured = (
             f"{_plural(n_not_truncated, 'adresse non tronquée', 'adresses non tronquées')} "
             f"sur {_plural(n_with_ip, 'événement avec adresse IP', 'événements avec adresse IP')} "
             f"({_dec_fr(share)} %)"
         )
-    if n_visitors == 0:
-        lifetime_measured = "aucun identifiant de visiteur"
+    if not visitor_column:
+        visitor_holds = None
+        lifetime_measured = _not_measured(
+            "aucune colonne d'identifiant de visiteur déclarée (meta.usage_event: visitor)"
+        )
+    elif not n_visitors:
+        visitor_holds = None
+        lifetime_measured = _not_measured(f"aucun identifiant de visiteur dans {source.label}.{visitor_column}")
     else:
+        visitor_holds = n_visitors_too_long == 0
         lifetime_measured = (
             f"durée d'usage la plus longue : {_days_fr(float(longest_days))} ; "
             f"{_plural(n_visitors_too_long, 'identifiant', 'identifiants')} sur {_int_fr(n_visitors)} "
             f"au-delà de {VISITOR_ID_MAX_MONTHS} mois"
         )
-    if n_events == 0:
-        retention_measured = "aucun événement conservé"
-    else:
-        retention_measured = (
-            f"plus ancien événement conservé : {_days_fr(max(float(oldest_age_days), 0.0))} ; "
-            f"{_plural(n_too_old, 'événement', 'événements')} de plus de {RAW_EVENT_MAX_MONTHS} mois"
-        )
+    retention_measured = (
+        f"plus ancien événement conservé : {_days_fr(max(float(oldest_age_days), 0.0))} ; "
+        f"{_plural(n_too_old, 'événement', 'événements')} de plus de {RAW_EVENT_MAX_MONTHS} mois"
+    )
+    return _conditions(ip_holds, ip_measured, visitor_holds, lifetime_measured, n_too_old == 0, retention_measured)
+
+
+def _conditions(
+    ip_holds: bool | None, ip_measured: str,
+    visitor_holds: bool | None, visitor_measured: str,
+    retention_holds: bool | None, retention_measured: str,
+) -> list[ExemptionCondition]:
     return [
+        ExemptionCondition(code="ip_truncated", label=_IP_LABEL, holds=ip_holds, measured=ip_measured),
         ExemptionCondition(
-            code="ip_truncated",
-            label="Adresses IP tronquées d'au moins 2 octets (IPv4 : 2 derniers octets ; IPv6 : 80 derniers bits)",
-            holds=n_not_truncated == 0,
-            measured=ip_measured,
+            code="visitor_id_lifetime", label=_VISITOR_LABEL, holds=visitor_holds, measured=visitor_measured
         ),
         ExemptionCondition(
-            code="visitor_id_lifetime",
-            label=f"Identifiants de visiteur utilisés au plus {VISITOR_ID_MAX_MONTHS} mois",
-            holds=n_visitors_too_long == 0,
-            measured=lifetime_measured,
-        ),
-        ExemptionCondition(
-            code="raw_event_retention",
-            label=f"Événements bruts conservés au plus {RAW_EVENT_MAX_MONTHS} mois",
-            holds=n_too_old == 0,
-            measured=retention_measured,
+            code="raw_event_retention", label=_RETENTION_LABEL, holds=retention_holds, measured=retention_measured
         ),
     ]
 
@@ -257,7 +313,7 @@ def check_matomo_settings(env: Mapping[str, str] | None = None) -> list[Exemptio
     return [
         ExemptionCondition(
             code="matomo_ip_truncated",
-            label="Adresses IP tronquées d'au moins 2 octets (IPv4 : 2 derniers octets ; IPv6 : 80 derniers bits)",
+            label=_IP_LABEL,
             holds=masked is not None and masked >= MIN_IP_MASKED_BYTES,
             measured=ip_measured,
             source=SOURCE_MATOMO,

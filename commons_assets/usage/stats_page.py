@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commons_assets.french import NNBSP as _NNBSP
+from commons_assets.french import integer as _int_fr
 from commons_assets.week import TIMEZONE as SERVICE_TIMEZONE
 from commons_assets.week import Week
 
@@ -42,15 +44,10 @@ OTHER_COLOUR = "#666666"
 DASHES = ("", "8 4", "2 3")
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
            "novembre", "décembre")
-_NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _int_fr(value: int) -> str:
-    return f"{value:,}".replace(",", _NNBSP)
 
 
 def _day_fr(day: dt.date, weekday: bool = False, year: bool = True) -> str:
@@ -381,12 +378,20 @@ def _exemption_section(exemption: Sequence[Any] | None) -> str:
         return intro + "<p>Ces conditions n'ont pas été vérifiées pour cette publication.</p>"
     if not exemption:
         return intro + "<p>Aucune source de mesure n'a été vérifiée pour cette publication.</p>"
-    failed = [c for c in exemption if not _field(c, "holds")]
+    # holds None: not measured (nothing declared, nothing to measure): never shown as met, not counted as broken
+    failed = [c for c in exemption if _field(c, "holds") is False]
+    unmeasured = [c for c in exemption if _field(c, "holds") is None]
     if failed:
         verdict = (
             f'<p class="verdict ko"><strong>{len(failed)} condition{"s" if len(failed) > 1 else ""} sur '
             f"{len(exemption)} n'{'est' if len(failed) == 1 else 'sont'} pas remplie{'s' if len(failed) > 1 else ''}"
             "</strong> : la mesure ne remplit pas, en l'état, les conditions de l'exemption.</p>"
+        )
+    elif unmeasured:
+        verdict = (
+            f'<p class="verdict ko"><strong>{len(unmeasured)} condition{"s" if len(unmeasured) > 1 else ""} sur '
+            f"{len(exemption)} n'{'a' if len(unmeasured) == 1 else 'ont'} pas pu être "
+            f"mesurée{'s' if len(unmeasured) > 1 else ''}</strong> : les autres sont remplies.</p>"
         )
     else:
         verdict = (
@@ -394,9 +399,12 @@ def _exemption_section(exemption: Sequence[Any] | None) -> str:
         )
     rows = []
     for condition in exemption:
-        holds = bool(_field(condition, "holds"))
+        holds = _field(condition, "holds")
         source = _field(condition, "source") if _has_source(condition) else ""
-        status = ('<td class="status ok">✓ oui</td>' if holds else '<td class="status ko">✗ non</td>')
+        if holds is None:
+            status = '<td class="status ko">non mesuré</td>'
+        else:
+            status = '<td class="status ok">✓ oui</td>' if holds else '<td class="status ko">✗ non</td>'
         rows.append(
             f'<tr><th scope="row">{_e(_field(condition, "label"))}</th><td>{_e(source)}</td>'
             f"<td>{_e(_field(condition, 'measured'))}</td>{status}</tr>"
@@ -481,6 +489,8 @@ def render_stats_page(
     licence_url: str | None = LICENCE_URL,
     citation: str | None = None,
     total_code: str = TOTAL_CODE,
+    contact: str | None = None,
+    datasets: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The page for the release of ISO week `week` (e.g. "2026-W47").
 
@@ -488,10 +498,17 @@ def render_stats_page(
     feature, feature_label, events, visits, visitors; None for a suppressed count; a `total` row per week
     is the weekly total, not a feature). Weeks after `week` are left out. `generated_at` is shown in Paris
     time (a naive datetime is taken as Paris time). `exemption` is a list of ExemptionCondition (or dicts with
-    code, label, holds, measured and optionally source); None means « not checked »."""
+    code, label, holds, measured and optionally source); None means « not checked ». `contact` (an e-mail address
+    or an http(s) URL) and `datasets`, the (title, page URL) of every dataset of the release, are linked from
+    the « Données et licence » section."""
     Week.parse(week)  # fails early on a malformed week
     if dataset_url is not None and not dataset_url.startswith(("https://", "http://")):
         raise ValueError("dataset_url must be an http(s) address")
+    for _, url in datasets:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("a dataset's page must be an http(s) address")
+    if contact is not None and "@" not in contact and not contact.startswith(("https://", "http://")):
+        raise ValueError("contact must be an e-mail address or an http(s) address")
     data = _Data(rows, week, total_code)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=TIMEZONE)
@@ -549,6 +566,16 @@ def render_stats_page(
         else "<p>Les données de cette page accompagnent chaque publication hebdomadaire du service "
         "(fichiers CSV et Parquet, avec leur description).</p>"
     )
+    if datasets:
+        dataset += (
+            '<p>Les jeux de données de cette publication sur data.gouv.fr :</p><ul id="jeux-de-donnees">'
+            + "".join(f'<li><a href="{_e(url)}">{_e(name)}</a></li>' for name, url in datasets)
+            + "</ul>"
+        )
+    if contact:
+        href = contact if contact.startswith(("https://", "http://")) else f"mailto:{contact}"
+        dataset += (f'<p id="contact">Une question, une erreur à signaler ? <a href="{_e(href)}">Contacter '
+                    f"l'équipe du service</a>.</p>")
     licence = (
         '<section aria-labelledby="licence"><h2 id="licence">Données et licence</h2>'
         + dataset

@@ -1,9 +1,4 @@
-{#- Layers land in <target schema>_<layer> (commons_staging, commons_open_data…), so that a second
-    deployment with another COMMONS_DBT_SCHEMA never writes over the first. -#}
+{#- dbt only honours this macro in the root project: the rule lives in the commons_privacy package. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {%- if custom_schema_name is none -%}
-        {{ target.schema }}
-    {%- else -%}
-        {{ target.schema }}_{{ custom_schema_name | trim }}
-    {%- endif -%}
+    {{ return(commons_privacy.layer_schema_name(custom_schema_name, node)) }}
 {%- endmacro %}

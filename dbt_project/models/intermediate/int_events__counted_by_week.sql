@@ -24,7 +24,7 @@ events as (
         where occurred_at >= (
             select coalesce(max(counted.week_start), '-infinity'::timestamp)
             from {{ this }} as counted
-        ) at time zone 'Europe/Paris'
+        ) at time zone '{{ commons_privacy.publishing_timezone() }}'
     {% endif %}
 ),
 

@@ -13,7 +13,7 @@ final as (
         {{ commons_privacy.to_iso_week('created_at') }} as signup_week,
         {{ commons_privacy.age_band(
             'birth_date',
-            "(created_at at time zone 'Europe/Paris')::date"
+            commons_privacy.to_local_date('created_at')
         ) }} as age_band,
         {{ commons_privacy.commune_to_departement('commune_code') }}
             as departement_code

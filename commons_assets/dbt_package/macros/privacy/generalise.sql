@@ -1,16 +1,18 @@
 {#- Generalisation of quasi-identifiers (REDTEAM.md: week for event dates, 5-year age bands top-coded at 90,
     département for places, coordinates to at most 2 decimals ≈ 1.1 km). -#}
 
-{% macro to_iso_week(ts) -%}
-    to_char(({{ ts }}) at time zone 'Europe/Paris', 'IYYY-"W"IW')
+{#- Week, month and year of a timestamp of either kind (timestamptz, or naive in vars.service.source_timezone,
+    see timezones.sql), in the publishing zone (vars.service.timezone): Sunday 23:30 UTC is Monday in Paris. -#}
+{% macro to_iso_week(ts, source_timezone=none) -%}
+    to_char({{ commons_privacy.to_local_timestamp(ts, source_timezone) }}, 'IYYY-"W"IW')
 {%- endmacro %}
 
-{% macro to_month(ts) -%}
-    to_char(({{ ts }}) at time zone 'Europe/Paris', 'YYYY-MM')
+{% macro to_month(ts, source_timezone=none) -%}
+    to_char({{ commons_privacy.to_local_timestamp(ts, source_timezone) }}, 'YYYY-MM')
 {%- endmacro %}
 
-{% macro to_year(ts) -%}
-    to_char(({{ ts }}) at time zone 'Europe/Paris', 'YYYY')
+{% macro to_year(ts, source_timezone=none) -%}
+    to_char({{ commons_privacy.to_local_timestamp(ts, source_timezone) }}, 'YYYY')
 {%- endmacro %}
 
 {#- A 5-year age band ("30-34") at `reference_date`, top-coded: every age from `top` up is "90+", because a

@@ -38,7 +38,10 @@ service_counts as (
     from service
     where
         week_start
-        < ({{ commons_privacy.release_week_end() }} at time zone 'Europe/Paris')
+        < (
+            {{ commons_privacy.release_week_end() }}
+            at time zone '{{ commons_privacy.publishing_timezone() }}'
+        )
 ),
 
 matomo_counts as (
