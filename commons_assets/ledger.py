@@ -16,6 +16,11 @@ read here (dbt also reads `published_feature_usage` back, as the source `ledger`
   ignored: a reader who compared two releases would otherwise see a week move by a handful of events and could
   learn about them. The first publication wins (`on conflict do nothing`). Its columns are those of the usage
   mart's contract that carry a role, with `published_in_week`; its key is the week, source and feature roles.
+- `published__<dataset>` (one per published model, `-` written `_`): what the last release published of that
+  model, release ids left out, with `published_in_week`. The gate's subtraction rule compares the next release
+  with it (no group of a period both cover may move by 1 to k−1), and the models read it back to republish
+  their published weeks as they were (frozen weeks, README « The privacy gate »). Rewritten at every
+  publication for the periods the release covers, in the same transaction as the rest of the ledger.
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ def ensure_ledger(conn, usage: list | None = None) -> str:
     )
     for dataset in _declared_usage() if usage is None else usage:
         ensure_frozen_usage(conn, schema, dataset)
+    for model in _declared_published() if usage is None else []:
+        ensure_published_rows(conn, schema, model)
     return schema
 
 
@@ -100,6 +107,79 @@ def _declared_usage() -> list:
     except FileNotFoundError:
         return []
     return usage_datasets(manifest, load_policy(manifest))
+
+
+def _declared_published() -> list:
+    """The published models of the dbt project in use; none while its manifest is not prepared yet."""
+    from commons_assets.dbt.project import load_manifest
+    from commons_assets.privacy.policy import load_policy
+
+    try:
+        manifest = load_manifest()
+    except FileNotFoundError:
+        return []
+    return list(load_policy(manifest).published)
+
+
+PUBLISHED_ROWS_PREFIX = "published__"
+
+
+def published_rows_table(dataset: str) -> str:
+    """The ledger table of what the last release published of `dataset` (signalements → published__signalements)."""
+    return PUBLISHED_ROWS_PREFIX + dataset.replace("-", "_")
+
+
+def published_rows_relation(dataset: str) -> str:
+    """That table, quoted, for the gate's subtraction rule to read."""
+    return sql.Identifier(ledger_schema(), published_rows_table(dataset)).as_string()
+
+
+def _published_columns(model) -> list:
+    return [c for c in model.columns if c.privacy != "release_id"]
+
+
+def ensure_published_rows(conn, schema: str, model) -> None:
+    """Create (or complete) `published__<dataset>` from the model's contract: its columns but release ids,
+    typed as declared, and `published_in_week`. No key: a records table repeats rows."""
+    table = sql.Identifier(schema, published_rows_table(model.dataset))
+    definitions = [
+        sql.SQL("{c} {t}").format(c=sql.Identifier(c.name), t=_sql_type(c.data_type)) for c in _published_columns(model)
+    ]
+    conn.execute(
+        sql.SQL("create table if not exists {t} ({d}, published_in_week text not null)").format(
+            t=table, d=sql.SQL(", ").join(definitions)
+        )
+    )
+    for definition in definitions:
+        conn.execute(sql.SQL("alter table {t} add column if not exists {d}").format(t=table, d=definition))
+
+
+def record_published_rows(conn, *, schema: str, model, week: str) -> None:
+    """Keep what this release published of `model` (its built table, release ids left out) as the previous
+    release of the next gate: the rows of every period up to the last one it covers are replaced; a table
+    without `period_column` is replaced whole."""
+    Week.parse(week)
+    if not _RELATION.match(model.relation):
+        raise InputError(f"{model.relation!r} is not a relation (schema.table, each part optionally double-quoted)")
+    ensure_published_rows(conn, schema, model)
+    table = sql.Identifier(schema, published_rows_table(model.dataset))
+    relation = sql.SQL(model.relation)
+    if model.spec.period_column:
+        period = sql.Identifier(model.spec.period_column)
+        conn.execute(
+            sql.SQL("delete from {t} where {p}::text <= (select max({p})::text from {r}) or {p} is null").format(
+                t=table, p=period, r=relation
+            )
+        )
+    else:
+        conn.execute(sql.SQL("delete from {t}").format(t=table))
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in _published_columns(model))
+    conn.execute(
+        sql.SQL("insert into {t} ({c}, published_in_week) select {c}, %s from {r}").format(
+            t=table, c=columns, r=relation
+        ),
+        (week,),
+    )
 
 
 def _sql_type(data_type: str) -> sql.Composable:
@@ -186,6 +266,8 @@ def record_publication(
                 ).format(s=schema, c=sql.Identifier(column), rel=sql.SQL(model.relation)),
                 (model.dataset, week),
             )
+    for model in policy.published:
+        record_published_rows(conn, schema=ledger_schema(), model=model, week=week)
 
 
 def begin_publication(conn, *, run_id: str, week: str, target: str) -> None:
@@ -274,8 +356,9 @@ COUNTED_MODEL = "int_events__counted_by_week"
 def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     """Forget the usage history derived from a source database that has just been replaced (the demo seeded
     anew, a benchmark): the weeks counted by the incremental model `int_events__counted_by_week` (in
-    `<dbt_schema>_intermediate`; the next build recounts every week) and the frozen usage weeks (in
-    `<dbt_schema>_ledger`). Never needed in production, where the history only grows."""
+    `<dbt_schema>_intermediate`; the next build recounts every week), the frozen usage weeks and what the last
+    release published of each model (in `<dbt_schema>_ledger`). Never needed in production, where the history
+    only grows."""
     if not _SCHEMA_NAME.match(dbt_schema):
         raise InputError(f"{dbt_schema!r} is not a valid schema name (lower case letters, digits and _)")
     conn.execute(
@@ -287,6 +370,12 @@ def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     ).fetchone()
     if ledger:
         conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE)))
+    # what the last release published of each model: its weeks would be republished as frozen
+    for (table,) in conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s and table_name like %s",
+        (f"{dbt_schema}_ledger", PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
+    ).fetchall():
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", table)))
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ distinct sensitive values, a count of exactly k, two suppressed cells beside a t
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 
 import psycopg
@@ -583,3 +584,177 @@ def test_person_counts_run_through_gx(source, warehouse_info):
     detectors.install_functions(source)
     findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
     assert [(f.check, f.column, f.count) for f in findings] == [("k_anonymity", "commune, tranche_age", 1)]
+
+
+# hostile text (issue 12, problem 4): no published text a spreadsheet would run, no control or bidi character.
+HOSTILE = {
+    "hyperlink": ('=HYPERLINK("http://x","y")', "formula"),
+    "dde": ("+cmd|' /C calc'!A0", "formula"),
+    "at_sum": ("@SUM(1+1)", "formula"),
+    "minus_formula": ("-2+3+cmd|' /C calc'!A0", "formula"),
+    "leading_tab": ("\tvoirie", "formula"),  # a leading TAB is also a control character
+    "leading_cr": ("\rvoirie", "formula"),
+    "plus_number": ("+33", "formula"),  # PostgreSQL never writes a number with a plus: this is text
+    "newline_inside": ("voirie\nsecret", "control"),
+    "nul_like_c0": ("voi\x01rie", "control"),
+    "c1_control": ("voi\x85rie", "control"),
+    "rlo_u202e": ("voirie\u202egnp.exe", "control"),
+    "lrm_u200e": ("\u200evoirie", "control"),
+    "isolate_u2066": ("voi\u2066rie", "control"),
+    "arabic_mark_u061c": ("voirie\u061c", "control"),
+}
+NEAR_MISSES = ["-12.5", "-3", "-1e-5", "a@b.fr dans le texte", "Voirie = chaussée", "Éclairage public", "2026-W47",
+               "90+", "autres", "A-B"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_text_blocks_each_value_naming_the_column_and_a_count(source, name):
+    value, kind = HOSTILE[name]
+    model = _publish(source, f"hostile_{name}", [("voirie",)] * 3 + [(value,)], [("libelle", "public")])
+    found = _fired(source, model, "hostile_text")
+    assert kind in {re.search(r"\((formula|control):", message)[1] for _, _, message in found}, found
+    assert {(column, hits) for column, hits, _ in found} <= {("libelle", 1)} and found
+    assert all(value not in message for _, _, message in found)
+
+
+def test_hostile_text_lets_negative_numbers_and_inner_signs_pass(source):
+    model = _publish(source, "hostile_near", [(v,) for v in NEAR_MISSES], [("libelle", "public")])
+    assert _fired(source, model, "hostile_text") == []
+
+
+def test_hostile_text_counts_per_column_and_leaves_release_ids_to_their_own_rule(source):
+    rows = [(i, "=1+1") for i in _fresh_ids(4)] + [(i, "voirie") for i in _fresh_ids(2)]
+    model = _publish(source, "hostile_count", rows, WITH_ID)
+    found = _fired(source, model, "hostile_text")
+    assert [(column, hits) for column, hits, _ in found] == [("categorie", 4)]
+
+
+def test_hostile_text_runs_through_gx(source, warehouse_info):
+    model = _publish(source, "hostile_gx", [("voirie",), ('=HYPERLINK("http://x","y")',)], [("libelle", "public")])
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, f"{PUB}.no_ledger")
+    assert ("hostile_text", "libelle", 1) in {(f.check, f.column, f.count) for f in findings}
+    assert "HYPERLINK" not in repr(findings)
+
+
+# subtraction (issue 12, problem 3): no group of a period both releases cover may move by 1 to k−1 (k = 3 here).
+_SUB_RECORDS = {"semaine": "quasi_identifier", "categorie": "quasi_identifier", "statut": "sensitive"}
+
+
+def _previous(conn, name: str, select: str, week: str = "2026-W46") -> str:
+    """The ledger's copy of the previous release (ledger.published__<dataset>): the rows, with the week."""
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUB, name)))
+    conn.execute(
+        sql.SQL("create table {} as select *, {}::text as published_in_week from (").format(
+            sql.Identifier(PUB, name), sql.Literal(week)
+        )
+        + sql.SQL(select)
+        + sql.SQL(") as t")
+    )
+    return sql.Identifier(PUB, name).as_string(None)
+
+
+def _records(*groups: tuple[str, str, str, int]) -> str:
+    """(semaine, categorie, statut, n): n identical rows of each."""
+    rows = [(w, c, s) for w, c, s, n in groups for _ in range(n)]
+    return f"select * from (values {_rows(*rows)}) as t(semaine, categorie, statut)"
+
+
+def _subtracted(conn, before: str, after: str, **publish) -> list[tuple[str, int, str]]:
+    spec = {"kind": "records", "k": 3, "quasi_identifiers": ["semaine", "categorie"], "sensitive": ["statut"],
+            "period_column": "semaine"} | publish  # fmt: skip
+    privacy = _SUB_RECORDS if spec["kind"] == "records" else {"semaine": "quasi_identifier", "nb": "count"}
+    model = _built(conn, "sub_after", after, privacy, **spec)
+    previous = _previous(conn, "sub_before", before)
+    found = []
+    for rule in gate.subtraction_rules(model, previous):
+        cursor = conn.execute(rule.query.replace("__COMMONS_BATCH__", model.relation))
+        names = [d.name for d in cursor.description]
+        for row in cursor.fetchall():
+            row = dict(zip(names, row, strict=True))
+            found.append((row["column_name"], int(row["hits"]), rule.message.format(model=model.name, **row)))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("after", [6, 5, 4, 3, 7, 8, 9, 12])
+def test_subtraction_blocks_a_group_that_moved_by_1_to_k_minus_1(source, after):
+    # k = 3: 6 → 6 (0) and 6 → 3, 9, 12 (3 or more) pass; 6 → 4, 5, 7, 8 (1 or 2) block
+    found = _subtracted(source, _records(("2026-W46", "Voirie", "nouveau", 6)),
+                        _records(("2026-W46", "Voirie", "nouveau", after)))  # fmt: skip
+    moved = abs(after - 6)
+    if 1 <= moved <= 2:
+        # the group and its status subgroup both moved
+        assert [(c, h) for c, h, _ in found] == [("semaine, categorie", 1), ("semaine, categorie, statut", 1)]
+        assert "k−1=2" in found[0][2] and "Voirie" not in found[0][2]
+    else:
+        assert found == []
+
+
+def test_subtraction_sees_a_changed_status_inside_an_unchanged_group(source):
+    before = _records(("2026-W46", "Voirie", "nouveau", 5), ("2026-W46", "Voirie", "resolu", 5))
+    after = _records(("2026-W46", "Voirie", "nouveau", 4), ("2026-W46", "Voirie", "resolu", 6))
+    assert [(c, h) for c, h, _ in _subtracted(source, before, after)] == [("semaine, categorie, statut", 2)]
+
+
+@pytest.mark.parametrize(("before", "blocked"), [(4, True), (5, False)])
+def test_subtraction_treats_a_vanished_group_as_hidden_below_k(source, before, blocked):
+    # k = 3: a group now suppressed could hold 0 to 2 rows; from 4 it may have moved by 2, from 5 by 3 at least
+    found = _subtracted(source, _records(("2026-W46", "Voirie", "resolu", before), ("2026-W46", "Parcs", "resolu", 9)),
+                        _records(("2026-W46", "Parcs", "resolu", 9)))  # fmt: skip
+    assert bool(found) is blocked
+
+
+def test_subtraction_compares_only_the_periods_both_releases_cover(source):
+    # a new week and a first release are never compared: nothing of them was published before
+    before = _records(("2026-W46", "Voirie", "nouveau", 6))
+    after = _records(("2026-W46", "Voirie", "nouveau", 6), ("2026-W47", "Voirie", "nouveau", 3))
+    assert _subtracted(source, before, after) == []
+    first = "select * from ({}) as t where false".format(_records(("2026-W46", "Voirie", "nouveau", 1)))
+    assert _subtracted(source, first, after) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "blocked"),
+    [
+        (10, 10, False),
+        (10, 11, True),  # one more person
+        (10, 12, True),
+        (10, 13, False),  # k more
+        (4, None, True),  # published 4, now hidden (0 to 2): moved by 2 to 4
+        (5, None, False),  # published 5, now hidden: moved by 3 at least
+        (None, None, False),  # hidden on both sides: nothing to subtract
+        (None, 4, True),
+    ],
+)
+def test_subtraction_compares_each_count_of_an_aggregate(source, before, after, blocked):
+    make = "select * from (values ('2026-W46', {}::bigint), ('2026-W46-autre', 20::bigint)) as t(semaine, nb)"
+    literal = lambda v: "null" if v is None else str(v)  # noqa: E731
+    found = _subtracted(
+        source,
+        make.format(literal(before)),
+        make.format(literal(after)),
+        kind="aggregate",
+        quasi_identifiers=["semaine"],
+        sensitive=[],
+        count_columns=["nb"],
+    )
+    assert [(c, h) for c, h, _ in found] == ([("nb", 1)] if blocked else [])
+
+
+def test_subtraction_runs_through_gx(source, warehouse_info):
+    spec = {"quasi_identifiers": ["semaine", "categorie"], "sensitive": ["statut"], "period_column": "semaine"}
+    after = _records(("2026-W46", "Voirie", "nouveau", 5))
+    model = _built(source, "sub_gx", after, _SUB_RECORDS, kind="records", k=3, **spec)
+    previous = _previous(source, "sub_gx_before", _records(("2026-W46", "Voirie", "nouveau", 6)))
+    rule = gate.subtraction_rules(model, previous)[0]
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    data = context.data_sources.add_postgres(name="w", connection_string=gate.gate_url(warehouse_info))
+    batch = data.add_table_asset(name="sub_gx", table_name="sub_gx", schema_name=PUB).add_batch_definition_whole_table(
+        "all"
+    )
+    expectation = gate._rule_expectation()(unexpected_rows_query=gate.for_gx(rule.query))
+    result = batch.get_batch().validate(expectation)
+    assert not result.success
+    assert result.result["details"]["unexpected_rows"][0]["hits"] == 1

@@ -119,6 +119,11 @@ CASES = {
     "small_count_persons_enough": (_counted(", 'person_id'", people=(1, 2, 3, 3)), 4),
     "ids_differ": ("({{ commons_privacy.release_scoped_id() }}) <> ({{ commons_privacy.release_scoped_id() }})", True),
     "id_length": ("length({{ commons_privacy.release_scoped_id() }})", 36),
+    # the plausibility tests' bounds (issue 12): the demo declares vars.service_life_start, the clock is
+    # COMMONS_TODAY (2026-11-25 in the tests) and the end is exclusive, one day of tolerance after tomorrow
+    "life_start": ("({{ commons_privacy.service_life_start() }})::text", "2020-01-01"),
+    "life_end": ("({{ commons_privacy.service_life_end() }})::text", "2026-11-27"),
+    "life_end_no_tolerance": ("({{ commons_privacy.service_life_end(0) }})::text", "2026-11-26"),
 }
 
 

@@ -45,15 +45,24 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_the_artefact_search_finds_a_planted_value_*); test_gate.py   |
 |    |                                            | (GX results and check metadata hold counts only);                 |
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
-| 17 | subtraction of consecutive releases        | issue 12 (no test yet beyond test_consecutive_releases.py)        |
+| 17 | subtraction of consecutive releases        | test_gate.py::test_subtraction_* (moves of 1..k−1 block, 0 and    |
+|    |                                            | ≥ k pass, hidden cells, covered periods only);                    |
+|    |                                            | test_subtraction_releases.py (W47 then W48 with the four changes  |
+|    |                                            | to the past: absorbed by frozen weeks); dbt unit tests            |
+|    |                                            | *_published_weeks_are_frozen; test_consecutive_releases.py        |
 | 18 | people, not rows                           | test_gate.py (11 rows of 3 people block, 11 people pass; cells);  |
 |    |                                            | test_privacy_macros.py (person_key); test_example_gate.py (the    |
 |    |                                            | second example, macros without it); test_example_release.py      |
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
 |    |                                            | compiled demo SQL); the source_identifier case here covers values |
 |    |                                            | copied verbatim or hashed from direct identifiers                 |
-| 20 | hostile values for reusers                 | issue 12 (no test yet)                                            |
-| 21 | implausible values                         | issue 12 (no test yet)                                            |
+| 20 | hostile values for reusers                 | test_gate.py::test_hostile_text_* (each value of the issue, near  |
+|    |                                            | misses -12.5, a@b); here:                                         |
+|    |                                            | test_a_spreadsheet_formula_in_a_published_label_blocks_the_release|
+|    |                                            | (values of 100,000 characters: no test yet)                       |
+| 21 | implausible values                         | here: test_implausible_source_values_block_the_release_each_named |
+|    |                                            | (1900, 9999, NULL, ±infinity, a future birth date; dbt tests      |
+|    |                                            | plausible_timestamp, plausible_birth_date)                        |
 | 22 | races, crashes                             | test_concurrency_and_crashes.py: two overlapping releases (W47,   |
 |    |                                            | W48: the second waits for the lock, W47's files hold no later     |
 |    |                                            | week), kill -9 after dbt, in the gate, after the export and after |
@@ -164,6 +173,57 @@ def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys,
     _assert_blocked(code, out, err, target, before, [value], "[detectors:email]", "reports_anonymised.categorie")
     assert _findings(err) == {("detectors:email", "reports_anonymised.categorie")}, err
     _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+@pytest.mark.e2e
+def test_a_spreadsheet_formula_in_a_published_label_blocks_the_release(
+    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    # 20: a category label a spreadsheet would run when a reuser opens the CSV
+    value = '=HYPERLINK("http://x","y")'
+    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    _assert_blocked(code, out, err, target, before, [value], "[hostile_text]", "reports_anonymised.categorie")
+    assert ("hostile_text", "reports_anonymised.categorie") in _findings(err), err
+    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
+
+
+# 21: values the service cannot have recorded, each caught by a plausibility test of the privacy package applied
+# in the sources yml (dbt_package/tests/generic/plausible.sql): (table.column, test, the planting SQL).
+IMPLAUSIBLE = [
+    ("reports.created_at", "plausible_timestamp",
+     "update {s}.reports set created_at = timestamptz '1900-01-03 10:00+00' where report_id = 11"),
+    ("users.created_at", "plausible_timestamp",
+     "update {s}.users set created_at = timestamptz '9999-06-01 10:00+00' where user_id = 12"),
+    ("events.occurred_at", "plausible_timestamp",
+     "update {s}.events set occurred_at = 'infinity' where event_id = 13"),
+    ("reports.closed_at", "plausible_timestamp",
+     "update {s}.reports set closed_at = '-infinity' where report_id = 14"),
+    ("users.birth_date", "plausible_birth_date",
+     "update {s}.users set birth_date = date '2031-02-01' where user_id = 15"),
+]
+
+
+@pytest.mark.e2e
+def test_implausible_source_values_block_the_release_each_named(fresh_demo, db, tmp_path, capsys):
+    for _, _, plant in IMPLAUSIBLE:
+        db.execute(plant.format(s=S))
+    # NULL timestamps: the demo's schema forbids them, a service's may not
+    db.execute(f"alter table {S}.reports alter column created_at drop not null")
+    db.execute(f"update {S}.reports set created_at = null where report_id = 16")
+    target, before = _target(tmp_path)
+
+    code, out, err = _release(DEMO_WEEK, target, capsys)
+
+    assert code == cli.EXIT_BLOCKED, out + err
+    assert tree_digest(target) == before, "the target was changed"
+    for column, test, _ in IMPLAUSIBLE:
+        table, name = column.split(".")
+        assert _one_line_names(err, test, table, name), f"{test} on {column} is not named:\n{err}"
+    assert "1900-W01" not in out + err and "9999" not in out + err
 
 
 SOURCE_COPIES = {

@@ -512,6 +512,151 @@ def source_identifier_rules(
     ]
 
 
+# What a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula when a reuser opens the CSV: a cell
+# starting with =, +, -, @, TAB or CR (OWASP's CSV injection list). A negative number is data, not a formula:
+# `-12.5` passes. `+33` does not: PostgreSQL never writes a number with a leading plus, so such a value is text
+# (a phone prefix, `+cmd|…`), and it blocks. An `@` inside a value (`a@b`) is harmless, only a leading one runs.
+_FORMULA_START = "^[=+@\\t\\r]|^-"
+_NEGATIVE_NUMBER = "^-[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
+# Every C0 and C1 control character (TAB, CR and LF included: no published cell holds one) and the bidi controls
+# that reorder what a reader sees (U+200E/F, U+061C, U+202A–202E, U+2066–2069). PostgreSQL's regex escapes, so
+# the rule's text holds no control character itself.
+_CONTROL = "[\\u0001-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
+
+
+def hostile_text_rule(model: PublishedModel) -> Rule | None:
+    """No published text a spreadsheet would run, no control or bidi character: a reuser opens our CSV in a
+    spreadsheet. Such a value blocks (kind `formula` or `control`, the column and a count, never the value), so
+    that the source or the model is fixed; the gate never rewrites data silently. Release ids are left out:
+    release_id_rules already holds them to the shape of a random UUID."""
+    columns = [c for c in text_columns(model) if c not in release_id_columns(model)]
+    if not columns:
+        return None
+    counts, values = [], []
+    for i, c in enumerate(columns):
+        column = sql.Identifier(c)
+        counts += [
+            sql.SQL("count(*) filter (where {c} ~ {start} and {c} !~ {number}) as {a}").format(
+                c=column,
+                start=sql.Literal(_FORMULA_START),
+                number=sql.Literal(_NEGATIVE_NUMBER),
+                a=sql.Identifier(f"formula_{i}"),
+            ),
+            sql.SQL("count(*) filter (where {c} ~ {control}) as {a}").format(
+                c=column, control=sql.Literal(_CONTROL), a=sql.Identifier(f"control_{i}")
+            ),
+        ]
+        values += [
+            sql.SQL("({kind}, {name}, s.{a})").format(
+                kind=sql.Literal(kind), name=sql.Literal(c), a=sql.Identifier(f"{kind}_{i}")
+            )
+            for kind in ("formula", "control")
+        ]
+    query = sql.SQL(
+        "select v.kind, v.column_name, v.hits from (select {counts} from {batch}) as s "
+        "cross join lateral (values {values}) as v(kind, column_name, hits) where v.hits > 0"
+    ).format(counts=sql.SQL(", ").join(counts), batch=_BATCH_SQL, values=sql.SQL(", ").join(values))
+    return Rule(
+        "hostile_text",
+        _render(query),
+        "{model}.{column_name}: {hits} hostile value(s) ({kind}: a leading =, +, -, @, TAB or CR a spreadsheet "
+        "would run, or a control or bidi character); fix the source or the model, the gate does not rewrite data",
+    )
+
+
+def subtraction_groupings(model: PublishedModel) -> list[tuple[str, list[str], str | None]]:
+    """What a reader would subtract, per published table: (label, dimensions, measure). Records: the rows of
+    each combination of quasi-identifiers, and of each combination with each sensitive value (a status that
+    changed moves two such groups by one, not the combination). Aggregates: each count column, per
+    combination of every other column. Release ids are never a dimension: they are new at every release."""
+    ids = set(release_id_columns(model))
+    if model.spec.kind == "records":
+        base = list(model.spec.quasi_identifiers) or ([model.spec.period_column] if model.spec.period_column else [])
+        return [(", ".join(base) or "*", base, None)] + [
+            (", ".join([*base, s]), [*base, s], None) for s in model.spec.sensitive
+        ]
+    dims = [c for c in model.column_names if c not in model.spec.count_columns and c not in ids]
+    return [(m, dims, m) for m in model.spec.count_columns]
+
+
+def subtraction_rules(model: PublishedModel, previous: str | None = None) -> list[Rule]:
+    """No subtraction attack (REDTEAM.md 17): in the periods both the previous release and this one cover, no
+    group may move by 1 to k−1, or comparing the two releases would single out the few people who moved it (a
+    deleted report, a changed status, a report back-dated into a published week, a deleted account).
+
+    `previous` is the ledger table holding what the previous release published of this table (ledger.py,
+    `published__<dataset>`, rewritten at each publication; default: the one of the ledger in use). The periods
+    compared are those up to the previous release's week (and up to this release's last period); a table
+    without `period_column` is compared whole once a release exists. A hidden value (suppressed cell, or a
+    group absent from one side) may be anything from 0 to k−1, so a group published on one side only blocks
+    unless its value is at least 2k−1 (then it moved by k or more whatever was hidden). Moves of 0 or of k
+    and more pass. The models avoid this by freezing published weeks (README « The privacy gate »)."""
+    if previous is None:
+        from commons_assets.ledger import published_rows_relation
+
+        previous = published_rows_relation(model.dataset)
+    k = model.spec.k
+    period = model.spec.period_column
+    prev = sql.SQL(previous)
+    if period:
+        p = sql.Identifier(period)
+        bound = sql.SQL(
+            # per row, then max: no previous release (no row) gives NULL, where least() would ignore a NULL
+            "(select max(least(published_in_week, (select max({p})::text from {batch}))) from {prev})"
+        ).format(prev=prev, p=p, batch=_BATCH_SQL)
+        covered = sql.SQL("{p}::text <= (select week from bound)").format(p=p)
+    else:
+        bound = sql.SQL("case when exists (select 1 from {prev}) then 'whole' end").format(prev=prev)
+        covered = sql.SQL("(select week from bound) is not null")
+    rules = []
+    for label, dims, measure in subtraction_groupings(model):
+        keys = [sql.Identifier(d) for d in dims] or [sql.SQL("1")]
+        named = sql.SQL(", ").join(
+            sql.SQL("{} as {}").format(key, sql.Identifier(f"d{i}")) for i, key in enumerate(keys)
+        )
+        group = sql.SQL(", ").join(sql.Identifier(f"d{i}") for i in range(len(keys)))
+        if measure:
+            m = sql.Identifier(measure)
+            sides = sql.SQL(
+                "select {named}, {m}::numeric as before, null::numeric as after from {prev} where {covered} "
+                "union all select {named}, null::numeric, {m}::numeric from {batch} where {covered}"
+            ).format(named=named, m=m, prev=prev, batch=_BATCH_SQL, covered=covered)
+            values = sql.SQL("max(before) as before, max(after) as after")
+        else:
+            sides = sql.SQL(
+                "select {named}, 1 as before, 0 as after from {prev} where {covered} "
+                "union all select {named}, 0, 1 from {batch} where {covered}"
+            ).format(named=named, prev=prev, batch=_BATCH_SQL, covered=covered)
+            # a group absent from one side has 0 rows there: possibly suppressed, so unknown below k
+            values = sql.SQL("nullif(sum(before), 0) as before, nullif(sum(after), 0) as after")
+        query = sql.SQL(
+            "with bound as (select {bound} as week) "
+            "select 'subtraction' as kind, {label} as column_name, count(*) as hits from ("
+            "select {values} from ({sides}) as sides group by {group}) as g "
+            "where (before is not null and after is not null and abs(after - before) between 1 and {k1}) "
+            "or ((before is null) <> (after is null) and coalesce(before, after) <= {k2}) "
+            "having count(*) > 0"
+        ).format(
+            bound=bound,
+            label=sql.Literal(label),
+            values=values,
+            sides=sides,
+            group=group,
+            k1=sql.Literal(k - 1),
+            k2=sql.Literal(2 * k - 2),
+        )
+        rules.append(
+            Rule(
+                "subtraction",
+                _render(query),
+                f"{{model}} ({{column_name}}): {{hits}} group(s) of weeks the previous release also covered moved "
+                f"by 1 to k−1={k - 1}, so comparing the two releases would single out who moved them; publish "
+                "past weeks as first published (frozen weeks) or change them by k or more",
+            )
+        )
+    return rules
+
+
 def build_rules(
     model: PublishedModel, policy: Policy, release_ids: str, source_types: dict[str, dict[str, str]] | None = None
 ) -> list[Rule]:
@@ -525,6 +670,8 @@ def build_rules(
         + secondary_suppression_rules(model)
         + cross_release_rules(model, release_ids)
         + source_identifier_rules(model, policy, source_types)
+        + [r for r in [hostile_text_rule(model)] if r]
+        + subtraction_rules(model)
     )
 
 
@@ -648,6 +795,14 @@ def lineage_check(model: PublishedModel, policy: Policy, manifest: dict | None, 
     return [Finding("lineage", f.column, 1, f.message) for f in found]
 
 
+def _ensure_previous_release(conn, model: PublishedModel) -> None:
+    """The ledger's copy of the previous release that subtraction_rules() reads: empty for a model never
+    published (nothing to compare), so that the rule runs instead of failing on a missing table."""
+    from commons_assets.ledger import ensure_ledger, ensure_published_rows
+
+    ensure_published_rows(conn, ensure_ledger(conn, usage=[]), model)
+
+
 def gate_findings(
     info, model: PublishedModel, policy: Policy, release_ids: str, manifest: dict | None, project_dir
 ) -> list[Finding]:
@@ -675,6 +830,7 @@ def run_gate(info, model: PublishedModel, policy: Policy, release_ids: str) -> l
     with psycopg.connect(info.conninfo()) as conn:
         source_types = policy_source_types(conn, policy)
         problems = person_key_problems(conn, model)
+        _ensure_previous_release(conn, model)
     rules = build_rules(model, policy, release_ids, source_types)
     if problems:
         # the groups cannot be measured in persons: say why, and do not run rules that would only fail to run

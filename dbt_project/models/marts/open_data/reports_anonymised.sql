@@ -5,6 +5,13 @@
 -- combinations first lose their département ("autres"), then rows still in a
 -- group smaller than k are suppressed. The status is published only where it
 -- differs within the group (l-diversity). Ids are drawn anew at each release.
+-- Frozen weeks (no subtraction attack): the weeks a release already published
+-- are published again exactly as they were (the ledger's copy, without ids),
+-- only the later weeks are computed. A report deleted, back-dated into a
+-- published week or whose status changed after its week was published can
+-- therefore not be singled out by comparing two releases; the price is that
+-- a published week keeps the statuses it was first published with. The gate's
+-- subtraction rule blocks a release in which a published week moved anyway.
 {% set quasi_identifiers = [
     'created_week', 'departement_code', 'category_label'
 ] %}
@@ -14,6 +21,21 @@ with
 
 reports as (
     select * from {{ ref('int_reports__generalised') }}
+),
+
+published as (
+    select * from {{ ref('stg_ledger__published_reports') }}
+),
+
+-- the last week already published: it and every earlier week are frozen
+-- (null before the first release: least() per row, as it ignores nulls)
+frozen_until as (
+    select
+        max(least(
+            published_in_week,
+            {{ commons_privacy.release_week_label() }}
+        )) as frozen_week
+    from published
 ),
 
 recoded as (
@@ -42,6 +64,40 @@ diverse as (
     from k_anonymous
 ),
 
+fresh as (
+    select diverse.*
+    from diverse
+    cross join frozen_until
+    where
+        frozen_until.frozen_week is null
+        or diverse.created_week > frozen_until.frozen_week
+),
+
+frozen as (
+    select
+        semaine_creation as created_week,
+        departement_code,
+        categorie as category_label,
+        statut as report_status
+    from published
+),
+
+combined as (
+    select
+        created_week,
+        departement_code,
+        category_label,
+        report_status
+    from fresh
+    union all
+    select
+        created_week,
+        departement_code,
+        category_label,
+        report_status
+    from frozen
+),
+
 final as (
     select
         {{ commons_privacy.release_scoped_id() }} as signalement_id,
@@ -49,7 +105,7 @@ final as (
         departement_code,
         category_label as categorie,
         report_status as statut
-    from diverse
+    from combined
 )
 
 select * from final

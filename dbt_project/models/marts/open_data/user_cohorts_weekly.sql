@@ -1,6 +1,10 @@
 -- Number of users by signup week, age band at signup and département (Licence
 -- Ouverte). Rare départements are pooled into "autres" within their week and
 -- age band; cells still under k are not published.
+-- Frozen weeks (no subtraction attack): the signup weeks a release already
+-- published are published again exactly as they were (the ledger's copy), only
+-- the later weeks are counted, so a deleted account or a late signup can never
+-- move a published cell by a handful of people between two releases.
 {% set cells = ['signup_week', 'age_band', 'departement_code'] %}
 {% set k = var('k_anonymity') %}
 
@@ -8,6 +12,21 @@ with
 
 users as (
     select * from {{ ref('int_users__generalised') }}
+),
+
+published as (
+    select * from {{ ref('stg_ledger__published_user_cohorts') }}
+),
+
+-- the last week already published: it and every earlier week are frozen
+-- (null before the first release: least() per row, as it ignores nulls)
+frozen_until as (
+    select
+        max(least(
+            published_in_week,
+            {{ commons_privacy.release_week_label() }}
+        )) as frozen_week
+    from published
 ),
 
 recoded as (
@@ -31,14 +50,36 @@ counted as (
     group by signup_week, age_band, departement_code
 ),
 
+fresh as (
+    select
+        counted.signup_week as semaine_inscription,
+        counted.age_band as tranche_age,
+        counted.departement_code,
+        counted.user_count as nombre_usagers
+    from counted
+    cross join frozen_until
+    where
+        counted.user_count >= {{ k }}
+        and (
+            frozen_until.frozen_week is null
+            or counted.signup_week > frozen_until.frozen_week
+        )
+),
+
 final as (
     select
-        signup_week as semaine_inscription,
-        age_band as tranche_age,
+        semaine_inscription,
+        tranche_age,
         departement_code,
-        user_count as nombre_usagers
-    from counted
-    where user_count >= {{ k }}
+        nombre_usagers
+    from fresh
+    union all
+    select
+        semaine_inscription,
+        tranche_age,
+        departement_code,
+        nombre_usagers
+    from published
 )
 
 select * from final
