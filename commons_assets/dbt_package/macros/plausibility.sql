@@ -1,18 +1,20 @@
 {#- The service's declared life span, for the plausibility tests (tests/generic/plausible.sql). -#}
 
-{#- The first day the service can have data: the Monday of `vars.service.first_week` when declared, else
-    `vars.service_life_start` (YYYY-MM-DD). Neither: a compile error naming both, since « plausible » means
+{#- The first day the service can have data: `vars.service_life_start` (YYYY-MM-DD) when declared, else the
+    day before the Monday of `vars.service.first_week` (the first week of data, where the weekly partitions
+    start; a day of slack since a Monday 00:00 in the publishing zone is still Sunday in UTC, and the date of a
+    timestamp depends on the session's zone). Neither: a compile error naming both, since « plausible » means
     nothing without the service's declared life span. -#}
 {% macro service_life_start() -%}
     {%- set first_week = (var('service', {}) or {}).get('first_week') -%}
-    {%- if first_week -%}
-        to_date('{{ first_week }}', 'IYYY-"W"IW')
-    {%- elif var('service_life_start', none) -%}
+    {%- if var('service_life_start', none) -%}
         '{{ var("service_life_start") }}'::date
+    {%- elif first_week -%}
+        (to_date('{{ first_week }}', 'IYYY-"W"IW') - 1)
     {%- else -%}
         {{ exceptions.raise_compiler_error(
-            "commons_privacy plausibility tests need the service's life span: declare vars.service.first_week "
-            ~ "(e.g. 2024-W01) or vars.service_life_start (YYYY-MM-DD) in dbt_project.yml") }}
+            "commons_privacy plausibility tests need the service's life span: declare vars.service_life_start "
+            ~ "(YYYY-MM-DD) or vars.service.first_week (e.g. 2024-W01) in dbt_project.yml") }}
     {%- endif -%}
 {%- endmacro %}
 
