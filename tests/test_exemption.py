@@ -119,6 +119,22 @@ def test_an_event_older_than_25_months_breaks_the_retention_condition(db, events
     assert "(25,1 mois)" in condition.measured
 
 
+@pytest.mark.parametrize("infinite", ["-infinity", "infinity"])
+def test_an_infinite_timestamp_is_measured_without_failing(db, events_table, infinite):
+    # blocked by the plausibility tests of the sources anyway: the report must still say what it measured
+    events_table(("81.12.0.0", "v1", _months_ago(2)), ("81.12.0.0", "v1", _months_ago(1)))
+    db.execute(
+        f"insert into {SCHEMA}.events values (9, 'connexion', %s, 'v1', 's', null, '81.12.0.0', 'Mozilla/5.0', '/')",
+        (infinite,),
+    )
+    conditions = _by_code(check_event_source(db, EVENTS, as_of=AS_OF))
+    retention = conditions["raw_event_retention"]
+    # -infinity is older than any retention: counted as too old, never shown as an age
+    assert retention.holds is (infinite == "infinity"), retention
+    assert "inf" not in retention.measured.lower()
+    assert "(1,0 mois)" in conditions["visitor_id_lifetime"].measured
+
+
 def test_an_empty_table_measures_nothing_and_shows_no_condition_as_met(db, events_table):
     conditions = check_event_source(db, EVENTS, as_of=AS_OF)
     assert [c.holds for c in conditions] == [None, None, None]

@@ -252,10 +252,11 @@ def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinit
         backfill_policy=_ONE_WEEK_PER_RUN,
         kinds={"postgres"},
         description=(
-            "Matomo's weekly reports (event categories and actions, page URLs, visits summary) for the released "
-            f"week, raw, in {MATOMO_SCHEMA_SETTING} (default `{DEFAULT_MATOMO_SCHEMA}`).{matomo_api.TABLE}; the table "
-            "is created even when Matomo is off (MATOMO_URL, MATOMO_SITE_ID, MATOMO_TOKEN unset). Labels may "
-            "carry personal data: dbt maps them to the feature catalogue, they are never published."
+            "Rapports hebdomadaires de Matomo (catégories et actions d'événements, URL de pages, résumé des "
+            f"visites) de la semaine publiée, bruts, dans {MATOMO_SCHEMA_SETTING} (par défaut "
+            f"`{DEFAULT_MATOMO_SCHEMA}`).{matomo_api.TABLE} ; la table est créée même quand Matomo est désactivé "
+            "(MATOMO_URL, MATOMO_SITE_ID, MATOMO_TOKEN absents). Les libellés peuvent contenir des données "
+            "personnelles : dbt les rattache au catalogue des fonctionnalités, ils ne sont jamais publiés."
         ),
     )
     def matomo_weekly_usage(
@@ -291,11 +292,12 @@ def build_usage_assets(manifest: Mapping | None = None) -> list[dg.AssetsDefinit
             )
         ],
         description=(
-            "Which of the CNIL's measurable conditions for the consent exemption of audience measurement hold: "
-            "IP addresses truncated, visitor ids used at most 13 months, raw events kept at most 25 months. "
-            "Measured on the event table the service declares in its dbt sources yml (meta.commons.usage_events) "
-            "as of the end of the released week, on the columns given a role only (an undeclared one is « non "
-            "mesuré »); declared by its operator for Matomo. Counts and durations only."
+            "Les conditions mesurables de la CNIL pour l'exemption de consentement de la mesure d'audience : "
+            "adresses IP tronquées, identifiants de visiteur utilisés 13 mois au plus, événements bruts conservés "
+            "25 mois au plus. Mesurées sur la table d'événements que le service déclare dans le yml de ses "
+            "sources dbt (meta.commons.usage_events), à la fin de la semaine publiée, sur les seules colonnes "
+            "dotées d'un rôle (une colonne non déclarée est « non mesuré ») ; déclarées par l'opérateur pour "
+            "Matomo. Des comptes et des durées seulement."
         ),
     )
     def usage_exemption_report(

@@ -181,7 +181,9 @@ def check_event_source(
                         )))
                     ),
                     count(*) filter (where event_at < %(as_of)s::timestamptz - %(retention)s::interval),
-                    extract(epoch from %(as_of)s::timestamptz - min(event_at)) / 86400.0
+                    -- an infinite timestamp (blocked by the plausibility tests anyway) has no age in days
+                    extract(epoch from %(as_of)s::timestamptz - min(event_at) filter (where isfinite(event_at)))
+                    / 86400.0
                 from events
                 """
             ).format(ip=ip, event_at=event_at, events=events),
@@ -201,7 +203,7 @@ def check_event_source(
                     with per_visitor as (
                         select min({event_at}) as first_seen_at, max({event_at}) as last_seen_at
                         from {events}
-                        where {visitor} is not null
+                        where {visitor} is not null and isfinite({event_at})
                         group by {visitor}
                     )
                     select
