@@ -758,3 +758,14 @@ def test_subtraction_runs_through_gx(source, warehouse_info):
     result = batch.get_batch().validate(expectation)
     assert not result.success
     assert result.result["details"]["unexpected_rows"][0]["hits"] == 1
+
+
+@pytest.mark.parametrize(("rows", "smallest", "groups"), [(12, 12, 1), (0, None, 0)])
+def test_the_risk_of_records_without_quasi_identifiers_is_one_group_of_the_whole_table(source, rows, smallest, groups):
+    # PostgreSQL refuses `group by true` ("non-integer constant in GROUP BY"): such a table is one group, or none
+    from commons_assets.privacy.risk import measure_risk
+
+    model = _built(source, "no_qi_records", f"select 'x'::text as note from generate_series(1, {rows})",
+                   {"note": "public"}, kind="records")  # fmt: skip
+    risk = measure_risk(source, model)
+    assert (risk["smallest_group"], risk["groups"], risk["rows"]) == (smallest, groups, rows)

@@ -24,9 +24,15 @@ def _bucket_label(low: int, high: int | None) -> str:
 def measure_risk(conn, model: PublishedModel) -> dict:
     qis = model.spec.quasi_identifiers
     if model.spec.kind == "records":
-        sizes_query = sql.SQL("select count(*) as n from {rel} group by {qis}").format(
-            rel=sql.SQL(model.relation), qis=sql.SQL(", ").join(map(sql.Identifier, qis)) if qis else sql.SQL("true")
-        )
+        if qis:
+            sizes_query = sql.SQL("select count(*) as n from {rel} group by {qis}").format(
+                rel=sql.SQL(model.relation), qis=sql.SQL(", ").join(map(sql.Identifier, qis))
+            )
+        else:
+            # no quasi-identifier: the whole table is one group (PostgreSQL refuses `group by true`), none if empty
+            sizes_query = sql.SQL("select count(*) as n from {rel} having count(*) > 0").format(
+                rel=sql.SQL(model.relation)
+            )
         suppressed = 0
     else:
         population = model.spec.population_column or model.spec.count_columns[0]

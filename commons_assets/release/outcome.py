@@ -108,8 +108,11 @@ def failure_of(step: str, data) -> StepFailure:
     """A StepFailure from a dagster failure's data (a step's, or a resource's set-up)."""
     user = getattr(data, "user_failure_data", None)
     error = _innermost(getattr(data, "error", None))
-    if user is not None and user.description:
-        return StepFailure(step, "Failure", user.description)
+    if user is not None and user.description and (error is None or error.cls_name != DBT_FAILURE):
+        # a dg.Failure, or one of its subclasses (dagster-dbt's DagsterDbtCliRuntimeError is one): keep the real
+        # class; a failed dbt build goes below instead, where only the lines naming a test or model are kept
+        # (dbt's « Database Error » lines can quote a value)
+        return StepFailure(step, error.cls_name if error is not None else "Failure", user.description)
     if error is None:
         return StepFailure(step, "", "unknown error")
     lines = [line.strip() for line in strip_ansi(error.message).strip().splitlines() if line.strip()]
@@ -124,7 +127,7 @@ def failure_of(step: str, data) -> StepFailure:
         for line in lines[1:]:
             if _DBT_FAILURE_LINE.match(line) and line not in named:
                 named.append(line)
-    return StepFailure(step, error.cls_name, "\n      ".join([head, *named[:8]]))
+    return StepFailure(step, error.cls_name, "\n      ".join([head, *named[:20]]))
 
 
 def facts_of(result, published_targets: list[str]) -> RunFacts:
