@@ -33,7 +33,7 @@ from commons_assets.release.lock import (
 )
 from commons_assets.settings import get_settings
 from commons_assets.warehouse import resolve
-from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA
+from tests.conftest import DEFAULT_PG, DEMO_WEEK, SOURCE_SCHEMA
 
 pytestmark = pytest.mark.e2e
 
@@ -112,12 +112,16 @@ def test_two_overlapping_releases_run_one_after_the_other(warehouse_info, demo_c
 
 
 def test_a_run_killed_at_each_stage_is_cleaned_up_and_the_next_run_publishes_a_whole_release(
-    warehouse_info, demo_counts, db, tmp_path
+    warehouse_info, demo_counts, db, tmp_path, pg_version
 ):
+    # On PostgreSQL 15, the kill during dbt (a connection dying in a transaction) and after the files moved (the
+    # journal and the ledger): what the server does; the gate and export stages only differ in the files left,
+    # which the PostgreSQL 18 run covers. It keeps the full suite within its 20 minutes.
+    stages = STAGES if pg_version == DEFAULT_PG else ("dbt", "publication")
     target = tmp_path / "releases"
     assert cli.main(["release", "--week", DEMO_WEEK, "--target", str(target)]) == 0
     staging = get_settings().export_staging_dir
-    for stage in STAGES:
+    for stage in stages:
         marker = tmp_path / f"paused-{stage}"
         run = _start(
             ["--week", DEMO_WEEK, "--target", str(target)], **{PAUSE_AT_SETTING: stage, PAUSE_FILE_SETTING: str(marker)}
@@ -141,13 +145,13 @@ def test_a_run_killed_at_each_stage_is_cleaned_up_and_the_next_run_publishes_a_w
     with psycopg.connect(warehouse_info.conninfo(), autocommit=True) as conn:
         pending = conn.execute(f'select count(*) from "{ledger_schema()}".publication_journal').fetchone()
     assert pending == (0,)
-    # the four killed runs are failed in Dagster, none left STARTED
+    # the killed runs are failed in Dagster, none left STARTED
     instance = dg.DagsterInstance.get()
     label = lock_label(resolve(), get_settings().dbt_target_schema)
     runs = instance.get_runs(filters=dg.RunsFilter(tags={LOCK_TAG: label}))
     statuses = [r.status for r in runs]
     assert dg.DagsterRunStatus.STARTED not in statuses
-    assert statuses.count(dg.DagsterRunStatus.FAILURE) >= len(STAGES)
+    assert statuses.count(dg.DagsterRunStatus.FAILURE) >= len(stages)
 
 
 def test_a_week_without_data_is_refused_unless_allowed(fresh_demo, db, tmp_path, capsys):
