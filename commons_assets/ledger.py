@@ -125,7 +125,7 @@ PUBLISHED_ROWS_PREFIX = "published__"
 
 
 def published_rows_table(dataset: str) -> str:
-    """The ledger table of what the last release published of `dataset` (signalements → published__signalements)."""
+    """The ledger table of what the last release published of `dataset` (rendez-vous → published__rendez_vous)."""
     return PUBLISHED_ROWS_PREFIX + dataset.replace("-", "_")
 
 

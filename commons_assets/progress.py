@@ -22,7 +22,7 @@ _GATE_SUFFIX = "_privacy_gate"
 
 
 def stage_label(step_key: str) -> str:
-    """A step key → the stage's name: `open_data__reports_anonymised_privacy_gate` → privacy gate: …"""
+    """A step key → the stage's name: `open_data__<model>_privacy_gate` → privacy gate: …"""
     if step_key in _STAGES:
         return _STAGES[step_key]
     if step_key.endswith(_GATE_SUFFIX):

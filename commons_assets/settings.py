@@ -26,7 +26,7 @@ __all__ = ["Settings", "SettingsError", "get_settings"]
 # The folder holding local state (warehouse data, Dagster home, export staging); git-ignored. Its default is
 # computed once from where the dbt project is, never from the directory a command is run in.
 HOME_FOLDER = ".commons"
-# The Signalo demo's dbt project, bundled with the repository: the default service.
+# The demo's dbt project, bundled with the repository: the default service.
 BUNDLED_DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_SOURCE_SCHEMA = "service"
 DEFAULT_DBT_SCHEMA = "commons"

@@ -81,7 +81,7 @@ class PublishSpec(BaseModel):
     period_column: str | None = None
     tags: list[str] = Field(default_factory=list)
     # what one row (records) or the population count (aggregates) counts, in French and in the plural
-    # (« signalements », « personnes »): the risk report's unit. Unset: « lignes » / « unités comptées ».
+    # (« rendez-vous », « personnes »): the risk report's unit. Unset: « lignes » / « unités comptées ».
     unit: str | None = Field(default=None, min_length=2)
     # several rows per person: k then counts people (see PersonKeySpec); unset, one row is one person
     person_key: PersonKeySpec | None = None

@@ -3,7 +3,7 @@
 Records: the groups are the combinations of quasi-identifiers; a row in a group of n rows is re-identified
 with probability 1/n by an attacker who knows someone is in the data (prosecutor model). Aggregates: each
 cell stands for what it counts (`population_column`), and suppressed cells are reported apart. The report
-names the unit each dataset counts as declared in `meta.publish.unit` (« signalements », « personnes »…).
+names the unit each dataset counts as declared in `meta.publish.unit` (« rendez-vous », « personnes »…).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Each row also has nb_visits ← `nb_visits` and nb_uniq_visitors ← `nb_uniq_vi
 
 Event reports are read at their top level (one row per category, one per action): their sub-tables hold event
 *names*, which trackers fill with free text. Page URLs are read flattened, so that a label is a whole path
-("/signalements/nouveau") rather than one folder of it.
+("/demarches/nouvelle") rather than one folder of it.
 
 Unique visitors: for a week, Matomo gives `nb_uniq_visitors` only where the instance processes unique visitors
 for weeks (`enable_processing_unique_visitors_week`, on by default) and, even then, not in the Events and
