@@ -109,6 +109,20 @@ def test_the_demo_event_log_is_suggested_commented_out_never_declared(project):
     assert text.count("#   commons: {usage_events: true}") == 1
 
 
+def test_the_guide_shows_the_dbt_project_init_writes_with_only_the_description_added(project):
+    # the README's step 7 says « the project init wrote, with the description added »: so it must be
+    from tests.test_adoption_guide import STEPS
+
+    [shown] = [s.text for s in STEPS if s.kind == "file" and s.path.endswith("dbt_project.yml")]
+    name = yaml.safe_load(shown)["vars"]["service"]["name"]
+    written = (project.directory / "dbt_project.yml").read_text().replace(project.directory.name, "open_data")
+    lines = shown.splitlines()
+    # the description the analyst added: from `name:` to `homepage:`
+    start = lines.index(f"    name: {name}")
+    end = next(i for i, line in enumerate(lines) if line.startswith("    homepage: "))
+    assert "\n".join(lines[:start] + lines[end + 1 :]) + "\n" == written
+
+
 def _table(name: str, *columns: tuple[str, str]) -> list[Column]:
     return [Column(name, column, data_type) for column, data_type in columns]
 
