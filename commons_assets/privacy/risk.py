@@ -36,6 +36,9 @@ def _group_sizes(conn, model: PublishedModel) -> tuple[sql.Composable, int]:
 
     qis = model.spec.quasi_identifiers
     rel = sql.SQL(model.relation)
+    # aggregates: the count that stands for people (policy: an aggregate lists its counts)
+    counts = [model.spec.population_column] if model.spec.population_column else model.spec.count_columns
+    population = sql.Identifier(counts[0]) if model.spec.kind == "aggregate" else None
     if model.spec.person_key is not None:
         measured = persons_per_group(model, rel)
         if measured is None:
@@ -58,13 +61,11 @@ def _group_sizes(conn, model: PublishedModel) -> tuple[sql.Composable, int]:
             rel=rel, grouped=grouped
         )
     else:
-        population = sql.Identifier(model.spec.population_column or model.spec.count_columns[0])
         sizes = sql.SQL("select {c} as n, 1 as published from {rel} where {c} is not null").format(
             rel=rel, c=population
         )
     if model.spec.kind == "records":
         return sizes, 0
-    population = sql.Identifier(model.spec.population_column or model.spec.count_columns[0])
     (suppressed,) = conn.execute(
         sql.SQL("select count(*) from {rel} where {c} is null").format(rel=rel, c=population)
     ).fetchone()
