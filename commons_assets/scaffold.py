@@ -24,6 +24,7 @@ from psycopg import sql
 from commons_assets.dbt.project import DBT_PACKAGE_ENV
 from commons_assets.errors import InputError
 from commons_assets.privacy import detectors
+from commons_assets.service import DEFAULT_SOURCE_TIMEZONE, DEFAULT_TIMEZONE
 
 SAMPLE_ROWS = 1000
 # share of the sampled non-null values a detector must flag for the column to be suggested its class
@@ -239,11 +240,11 @@ def sources_yml(schema: str, columns: list[Column]) -> str:
 
 # ------------------------------------------------------------------------------------- time and usage events
 
-# The time settings init writes in vars.service. The publishing zone is the engine's default (French public
-# services publish French weeks); the source zone cannot be read from a naive column, so it is written with
-# the default and a comment asking whoever knows the application to check it.
-PUBLISHING_TIMEZONE = "Europe/Paris"
-SUGGESTED_SOURCE_TIMEZONE = "UTC"
+# The time settings init writes in vars.service: the engine's defaults, written out so that an analyst sees
+# them. The publishing zone is French public services' own; the source zone cannot be read from a naive column,
+# so a comment asks whoever knows the application to check it.
+PUBLISHING_TIMEZONE = DEFAULT_TIMEZONE
+SUGGESTED_SOURCE_TIMEZONE = DEFAULT_SOURCE_TIMEZONE
 _LISTED_COLUMNS = 4  # naive columns named in the comment; the rest are counted
 _COMMENT_WIDTH = 112
 
