@@ -696,9 +696,11 @@ HOSTILE = {
     "lrm_u200e": ("\u200evoirie", "control"),
     "isolate_u2066": ("voi\u2066rie", "control"),
     "arabic_mark_u061c": ("voirie\u061c", "control"),
+    "hundred_thousand_characters": ("voirie " * 14_285 + "x" * 5, "length"),  # REDTEAM 20: 100,000 characters
+    "one_past_a_cell": ("v" * (gate.SPREADSHEET_CELL_MAX + 1), "length"),
 }
 NEAR_MISSES = ["-12.5", "-3", "-1e-5", "a@b.fr dans le texte", "Voirie = chaussée", "Éclairage public", "2026-W47",
-               "90+", "autres", "A-B"]  # fmt: skip
+               "90+", "autres", "A-B", "v" * gate.SPREADSHEET_CELL_MAX]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -706,7 +708,7 @@ def test_hostile_text_blocks_each_value_naming_the_column_and_a_count(source, na
     value, kind = HOSTILE[name]
     model = _publish(source, f"hostile_{name}", [("voirie",)] * 3 + [(value,)], [("libelle", "public")])
     found = _fired(source, model, "hostile_text")
-    assert kind in {re.search(r"\((formula|control):", message)[1] for _, _, message in found}, found
+    assert kind in {re.search(r"\((formula|control|length):", message)[1] for _, _, message in found}, found
     assert f"[hostile_text] hostile_{name}.libelle: 1 hostile value(s) ({kind}:" in "\n".join(
         line.split(" a leading")[0] for line in _lines(source, model, "hostile_text")
     )

@@ -69,7 +69,8 @@ Where each category of REDTEAM.md is proven:
 | 20 | hostile values for reusers                 | test_gate.py::test_hostile_text_* (each value of the issue, near  |
 |    |                                            | misses -12.5, a@b); here:                                         |
 |    |                                            | test_a_spreadsheet_formula_in_a_published_label_blocks_the_release|
-|    |                                            | (values of 100,000 characters: no test yet)                       |
+|    |                                            | (values of 100,000 characters: test_gate.py::test_hostile_text_*  |
+|    |                                            | [hundred_thousand_characters], kind length, near miss 32,767)     |
 | 21 | implausible values                         | here: test_implausible_source_values_block_the_release_each_named |
 |    |                                            | (1900, 9999, NULL, ±infinity, a future birth date; dbt tests      |
 |    |                                            | plausible_timestamp, plausible_birth_date)                        |
