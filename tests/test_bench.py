@@ -23,7 +23,8 @@ from commons_assets.bench.run import run_bench
 from commons_assets.settings import get_settings
 from tests.conftest import DEMO_WEEK, SOURCE_SCHEMA, seed
 
-pytestmark = pytest.mark.e2e
+# The benchmark's subject is time and memory; the SQL it runs is the release's, run on both versions elsewhere.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_version]
 
 USERS = 800
 EVENTS = 8000

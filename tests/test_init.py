@@ -223,6 +223,7 @@ def test_names_suggest_classes_as_anon_detect_does(name, cls):
 
 
 @pytest.mark.e2e
+@pytest.mark.one_version  # the subject is where the project lives; its SQL runs on both versions elsewhere
 def test_a_copy_of_the_demo_project_elsewhere_releases(warehouse_info, tmp_path):
     # the service's project lives outside this repository: COMMONS_DBT_PROJECT_DIR is all it takes, and the
     # privacy package is found through the variable its packages.yml names, which commons-assets sets
