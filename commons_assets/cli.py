@@ -317,6 +317,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
 
     from commons_assets import warehouse
     from commons_assets.dbt.project import _dbt_executable, dbt_package_env, ensure_manifest, service_project_dir
+    from commons_assets.release.lock import dbt_needs_lock, held_for_dbt
 
     info = warehouse.resolve()
     warehouse.check_reachable(info)
@@ -333,7 +334,13 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
         command += ["--project-dir", str(directory)]
     if "--profiles-dir" not in dbt_args:
         command += ["--profiles-dir", str(directory)]
-    return subprocess.run(command, env={**os.environ, **info.dbt_env(), **dbt_package_env()}, cwd=directory).returncode
+    env = {**os.environ, **info.dbt_env(), **dbt_package_env()}
+    if not dbt_needs_lock(dbt_args):
+        return subprocess.run(command, env=env, cwd=directory).returncode
+    settings = get_settings()
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    with held_for_dbt(info, settings.dbt_target_schema, settings.release_lock_wait_s, say=say):
+        return subprocess.run(command, env=env, cwd=directory).returncode
 
 
 def _cmd_init(args: argparse.Namespace) -> int:

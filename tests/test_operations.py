@@ -16,7 +16,7 @@ from commons_assets import cli
 from commons_assets.errors import ReleaseRefused, TargetError
 from commons_assets.release import recovery
 from commons_assets.release.assets import refuse_empty_release, refuse_older_week
-from commons_assets.release.lock import ReleaseLockBusy, acquire
+from commons_assets.release.lock import ReleaseLockBusy, acquire, dbt_needs_lock, held_for_dbt
 from commons_assets.release.outcome import (
     EXIT_BLOCKED,
     EXIT_BUG,
@@ -162,6 +162,46 @@ def test_a_second_holder_waits_then_gives_up_naming_the_run_that_holds_the_lock(
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize(
+    ("dbt_args", "needs"),
+    [
+        (["build", "--select", "staging"], True),
+        (["run"], True),
+        (["seed"], True),
+        (["run-operation", "seed_source"], True),
+        (["--debug", "build"], True),  # a global option before the command
+        (["some-future-command"], True),  # unknown: assumed to write (fails closed)
+        (["parse"], False),
+        (["compile", "--select", "marts"], False),
+        (["ls"], False),
+        (["docs", "generate"], False),
+        (["show", "--inline", "select 1"], False),
+    ],
+)
+def test_dbt_commands_that_write_tables_take_the_release_lock(dbt_args, needs):
+    assert dbt_needs_lock(dbt_args) is needs
+
+
+def test_a_release_waits_for_an_analysts_dbt_command_and_names_it(warehouse_info):
+    # `commons-assets dbt build` rebuilds the tables a release reads: a release must not run between them
+    release = psycopg.connect(warehouse_info.conninfo(), autocommit=True, application_name="commons-assets run r-3")
+    said = []
+    try:
+        with held_for_dbt(warehouse_info, "test_dbt_lock_schema", wait_s=0):
+            with pytest.raises(ReleaseLockBusy, match="a `commons-assets dbt` command"):
+                acquire(release, "test_dbt_lock_schema", wait_s=1, say=said.append)
+            assert said and "held by a `commons-assets dbt` command" in said[0]
+        assert acquire(release, "test_dbt_lock_schema", wait_s=5) < 5  # released when the command ends
+        # and the other way round: the analyst's command waits for the release, naming its run
+        with (
+            pytest.raises(ReleaseLockBusy, match="run r-3"),
+            held_for_dbt(warehouse_info, "test_dbt_lock_schema", wait_s=0.5, say=said.append),
+        ):
+            pytest.fail("the dbt command ran while a release held the lock")
+    finally:
+        release.close()
 
 
 # ------------------------------------------------------------------------------ the CLI, before any work

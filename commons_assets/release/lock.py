@@ -36,6 +36,10 @@ LOCK_TAG = "commons/release_lock"
 # application_name of a lock connection: the run id after it lets a run tell live runs from dead ones
 _APPLICATION_PREFIX = "commons-assets run "
 _POLL_S = 1.0
+# application_name of `commons-assets dbt`'s lock connection (not a run: never reaped as a dead one)
+DBT_APPLICATION = "commons-assets dbt"
+# dbt commands that write no table: they run beside a release without the lock
+READ_ONLY_DBT_COMMANDS = frozenset({"parse", "compile", "ls", "list", "docs", "debug", "deps", "clean", "show"})
 PAUSE_AT_SETTING = "COMMONS_TEST_PAUSE_AT"
 PAUSE_FILE_SETTING = "COMMONS_TEST_PAUSE_FILE"
 
@@ -54,8 +58,8 @@ def _lock_ids(conn, schema: str) -> tuple[int, int]:
     return namespace, key
 
 
-def _holder(conn, ids: tuple[int, int]) -> str | None:
-    """The run id holding the lock (None if it is free, or held by something that is not a run of ours)."""
+def _holder_application(conn, ids: tuple[int, int]) -> str | None:
+    """The application_name of the session holding the lock (None if it is free)."""
     row = conn.execute(
         "select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid "
         "where l.locktype = 'advisory' and l.granted and l.objsubid = 2 "
@@ -63,9 +67,25 @@ def _holder(conn, ids: tuple[int, int]) -> str | None:
         "and l.classid = %s::bigint::oid and l.objid = %s::bigint::oid",
         (ids[0] & 0xFFFFFFFF, ids[1] & 0xFFFFFFFF),
     ).fetchone()
-    if row is None or not (row[0] or "").startswith(_APPLICATION_PREFIX):
+    return None if row is None else (row[0] or "")
+
+
+def _holder(conn, ids: tuple[int, int]) -> str | None:
+    """The run id holding the lock (None if it is free, or held by something that is not a run of ours)."""
+    name = _holder_application(conn, ids)
+    if name is None or not name.startswith(_APPLICATION_PREFIX):
         return None
-    return row[0][len(_APPLICATION_PREFIX) :]
+    return name[len(_APPLICATION_PREFIX) :]
+
+
+def _who(conn, ids: tuple[int, int]) -> str:
+    """The holder, as the waiting side's message names it."""
+    name = _holder_application(conn, ids) or ""
+    if name.startswith(_APPLICATION_PREFIX):
+        return f"run {name[len(_APPLICATION_PREFIX) :]}"
+    if name == DBT_APPLICATION:
+        return "a `commons-assets dbt` command"
+    return "another session"
 
 
 def _live_runs(conn) -> set[str]:
@@ -86,17 +106,15 @@ def acquire(conn, schema: str, wait_s: float, say=print) -> float:
         (taken,) = conn.execute("select pg_try_advisory_lock(%s, %s)", ids).fetchone()
         if taken:
             return time.monotonic() - started
-        holder = _holder(conn, ids)
+        who = _who(conn, ids)
         waited = time.monotonic() - started
         if waited >= wait_s:
-            who = f"run {holder}" if holder else "another session"
             raise ReleaseLockBusy(
                 f"another release of this warehouse ({who}) still holds the release lock of schema {schema!r} "
                 f"after {waited:.0f} s of waiting (COMMONS_RELEASE_LOCK_WAIT_S={wait_s:g}): run again once it has "
                 "finished"
             )
         if not announced:
-            who = f"run {holder}" if holder else "another session"
             say(f"waiting for the release lock of schema {schema!r}, held by {who} (at most {wait_s:g} s)")
             announced = True
         time.sleep(min(_POLL_S, max(wait_s - waited, 0.05)))
@@ -175,6 +193,28 @@ class ReleaseLock(dg.ConfigurableResource):
             finally:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("select pg_advisory_unlock_all()")
+
+
+def dbt_needs_lock(dbt_args: list[str]) -> bool:
+    """Does this dbt command line write tables a release reads? Unknown commands are assumed to (fail closed)."""
+    command = next((arg for arg in dbt_args if not arg.startswith("-")), None)
+    return command not in READ_ONLY_DBT_COMMANDS
+
+
+@contextlib.contextmanager
+def held_for_dbt(info, schema: str, wait_s: float, say=print) -> Iterator[None]:
+    """The release lock, for an analyst's `commons-assets dbt build` (or run, seed, run-operation…): it rebuilds the
+    tables a release reads, so it must not run between a release's gate and its export. It waits for a running
+    release, and a release started meanwhile waits for it, naming it."""
+    import psycopg
+
+    with psycopg.connect(info.conninfo(), autocommit=True, application_name=DBT_APPLICATION) as conn:
+        acquire(conn, schema, wait_s, say=say)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("select pg_advisory_unlock_all()")
 
 
 def release_lock_resource() -> ReleaseLock:
