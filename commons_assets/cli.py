@@ -161,7 +161,7 @@ def _preflight(info, week: str, target: str | None, publish: bool, republish: bo
     older than the last one published. Returns the target as the job is given it."""
     import psycopg
 
-    from commons_assets.ledger import ledger_schema
+    from commons_assets.ledger import last_published_week
     from commons_assets.release.assets import refuse_older_week
     from commons_assets.release.targets import check_folder_target
 
@@ -181,10 +181,7 @@ def _preflight(info, week: str, target: str | None, publish: bool, republish: bo
         if target == DATAGOUV_TARGET:
             return target  # the publisher asks the portal itself, before uploading anything
         where = str(check_folder_target(Path(target) if target else settings.releases_dir))
-        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
-        if ledger is not None:
-            (last,) = conn.execute(f"select max(week) from {ledger} where target = %s", (where,)).fetchone()
-            refuse_older_week(week, last, where, republish)
+        refuse_older_week(week, last_published_week(conn, target=where), where, republish)
     return where
 
 
@@ -200,16 +197,10 @@ def _published_by_run(info, week: str, since: dt.datetime) -> list[str]:
     the steps reported."""
     import psycopg
 
-    from commons_assets.ledger import ledger_schema
+    from commons_assets.ledger import published_by_run
 
     with psycopg.connect(info.conninfo(), autocommit=True) as conn:
-        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
-        if ledger is None:
-            return []
-        rows = conn.execute(
-            f"select distinct target from {ledger} where week = %s and published_at >= %s", (week, since)
-        ).fetchall()
-    return sorted(target for (target,) in rows)
+        return published_by_run(conn, week=week, since=since)
 
 
 def _report(result, week: str, publish: bool, published: list[str]) -> int:

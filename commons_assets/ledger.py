@@ -26,6 +26,7 @@ read here (dbt also reads `published_feature_usage` back, as the source `ledger`
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator
 
@@ -311,13 +312,36 @@ def published_checksums(conn, *, week: str, target: str) -> dict[str, str]:
     return dict(rows)
 
 
+def _existing(conn, table: str) -> sql.Identifier | None:
+    """The ledger table `table`, quoted, if it exists; None before the ledger is created. For the reads that must
+    not create it: a command's checks before any work, a verdict after a run that may have failed early."""
+    relation = sql.Identifier(ledger_schema(), table)
+    (found,) = conn.execute("select to_regclass(%s) is not null", (relation.as_string(conn),)).fetchone()
+    return relation if found else None
+
+
 def last_published_week(conn, *, target: str) -> str | None:
     """The latest week published to `target` (ISO labels sort as weeks), None before the first release."""
-    schema = sql.Identifier(ensure_ledger(conn))
+    releases = _existing(conn, RELEASES_TABLE)
+    if releases is None:
+        return None
     (week,) = conn.execute(
-        sql.SQL("select max(week) from {s}.releases where target = %s").format(s=schema), (target,)
+        sql.SQL("select max(week) from {t} where target = %s").format(t=releases), (target,)
     ).fetchone()
     return week
+
+
+def published_by_run(conn, *, week: str, since: dt.datetime) -> list[str]:
+    """The targets the ledger recorded `week` in at or after `since` (the start of a run, by the warehouse's
+    clock, which stamps the rows), sorted; empty when nothing was recorded or there is no ledger yet."""
+    releases = _existing(conn, RELEASES_TABLE)
+    if releases is None:
+        return []
+    rows = conn.execute(
+        sql.SQL("select distinct target from {t} where week = %s and published_at >= %s").format(t=releases),
+        (week, since),
+    ).fetchall()
+    return sorted(target for (target,) in rows)
 
 
 def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, usage, week: str) -> int:
