@@ -59,14 +59,18 @@ def pandas_baseline(url: str, schema: str, monday: str, k: int, out: str, catalo
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     week_end = pd.Timestamp(Week(dt.date.fromisoformat(monday)).end_at)
+    from psycopg import sql
+
     engine = sa.create_engine(url)
+    # SQLAlchemy takes text: the schema is quoted by psycopg.sql, then written out
+    source = sql.Identifier(schema).as_string()
     with engine.connect() as conn:
-        users = pd.read_sql(f'select * from "{schema}".users', conn)
-        reports = pd.read_sql(f'select * from "{schema}".reports', conn)
-        categories = pd.read_sql(f'select * from "{schema}".categories', conn)
-        communes = pd.read_sql(f'select * from "{schema}".communes', conn)  # noqa: F841 (read, as a naive job does)
+        users = pd.read_sql(f"select * from {source}.users", conn)
+        reports = pd.read_sql(f"select * from {source}.reports", conn)
+        categories = pd.read_sql(f"select * from {source}.categories", conn)
+        communes = pd.read_sql(f"select * from {source}.communes", conn)  # noqa: F841 (read, as a naive job does)
         events = pd.read_sql(
-            f'select event_id, event_name, occurred_at, visitor_id, session_id from "{schema}".events', conn
+            f"select event_id, event_name, occurred_at, visitor_id, session_id from {source}.events", conn
         )
     engine.dispose()
     for frame, column in ((users, "created_at"), (reports, "created_at"), (events, "occurred_at")):
