@@ -33,7 +33,8 @@ def _pandas_cmd(info, schema: str, monday: dt.date, k: int, out_dir: Path) -> li
 
 
 def _iso_week(ts) -> object:
-    """'2026-W47' labels of a tz-aware datetime Series, in the service time zone (as the models' to_iso_week)."""
+    """'2026-W47' labels of a tz-aware datetime Series, in the service time zone (as the models' to_iso_week).
+    Vectorised, as a naive pandas job would write it, rather than Week per value: millions of rows."""
     local = ts.dt.tz_convert(TIMEZONE)
     iso = local.dt.isocalendar()
     return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)

@@ -46,7 +46,7 @@ from psycopg import sql
 
 from commons_assets.http import DeadlinePassed, GaveUp, HttpClient, HttpError, Refused
 from commons_assets.settings import SettingsError
-from commons_assets.week import Week
+from commons_assets.week import ISO_WEEK_PATTERN, Week
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ def load_rows(
             sql.SQL(
                 """
                     create table if not exists {table} (
-                        week text not null check (week ~ '^[0-9]{{4}}-W[0-9]{{2}}$'),
+                        week text not null check (week ~ {week_pattern}),
                         source text not null,
                         label_kind text not null check (label_kind in ({kinds})),
                         label text not null,
@@ -425,7 +425,11 @@ def load_rows(
                         loaded_at timestamptz not null default now()
                     )
                     """
-            ).format(table=table, kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS))
+            ).format(
+                table=table,
+                week_pattern=sql.Literal(ISO_WEEK_PATTERN),
+                kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS),
+            )
         )
         cur.execute(
             sql.SQL("comment on table {} is {}").format(
