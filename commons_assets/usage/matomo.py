@@ -44,6 +44,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commons_assets.errors import CommonsError, InputError
 from commons_assets.http import DeadlinePassed, GaveUp, HttpClient, HttpError, Refused
 from commons_assets.settings import SettingsError
 from commons_assets.week import ISO_WEEK_PATTERN, Week
@@ -71,7 +72,7 @@ DEFAULT_DEADLINE = 600.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class MatomoError(RuntimeError):
+class MatomoError(CommonsError, RuntimeError):
     """Matomo could not be read; the message says which call and why, never the token."""
 
 
@@ -396,7 +397,7 @@ def load_rows(
     transaction: loading a week twice leaves one copy of it. Pass `week` to clear a week that Matomo returned
     no rows for. Returns the number of rows written."""
     if not _SCHEMA_NAME.match(schema):
-        raise ValueError(f"{schema!r} is not a valid schema name (lower case letters, digits and _)")
+        raise InputError(f"{schema!r} is not a valid schema name (lower case letters, digits and _)")
     rows = list(rows)
     weeks = {row.week for row in rows}
     if week is not None:
