@@ -110,6 +110,34 @@ def test_a_target_that_is_a_file_or_under_one_or_not_writable_is_refused(tmp_pat
         check_folder_target(tmp_path)
 
 
+# ------------------------------------------------------------------------------------- risk, once
+
+
+def test_the_export_takes_the_risk_the_gate_of_its_run_measured_for_each_model_that_passed(manifest):
+    import dagster as dg
+
+    from commons_assets.privacy.checks import GATE_CHECK_NAME, RISK_METADATA, gate_risks
+    from commons_assets.privacy.policy import load_policy
+
+    demo_policy = load_policy(manifest)
+
+    first, second = demo_policy.published[:2]
+    keys = {m.name: dg.AssetKey(["open_data", m.name]) for m in demo_policy.published}
+
+    def evaluation(model, passed=True, name=GATE_CHECK_NAME, risk=None):
+        metadata = {RISK_METADATA: dg.MetadataValue.json(risk)} if risk is not None else {}
+        return dg.AssetCheckEvaluation(asset_key=keys[model.name], check_name=name, passed=passed, metadata=metadata)
+
+    measured = {"smallest_group": 12, "k_reached": True, "group_size_distribution": {"1": 0, "11-19": 3}}
+    evaluations = [
+        evaluation(first, risk=measured),
+        evaluation(second, passed=False, risk={"smallest_group": 2}),  # a blocked gate is no measure to publish
+        evaluation(second, name="another_check", risk={"smallest_group": 40}),
+    ]
+    assert gate_risks(evaluations, keys, demo_policy) == {first.dataset: measured}
+    assert gate_risks([evaluation(first)], keys, demo_policy) == {}  # a gate that recorded none: measured again
+
+
 # ----------------------------------------------------------------------------------------- verdict
 
 
