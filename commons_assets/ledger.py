@@ -46,8 +46,9 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RELATION = re.compile(r'^(?:"[^"]+"|[a-z_][a-z0-9_]*)\.(?:"[^"]+"|[a-z_][a-z0-9_]*)$')
 
 
-def ledger_schema() -> str:
-    return f"{get_settings().dbt_target_schema}_ledger"
+def ledger_schema(dbt_schema: str | None = None) -> str:
+    """The ledger's schema beside the dbt schemas (`<COMMONS_DBT_SCHEMA>_ledger`), or beside `dbt_schema`'s."""
+    return f"{dbt_schema or get_settings().dbt_target_schema}_ledger"
 
 
 def ensure_ledger(conn, usage: list | None = None) -> str:
@@ -388,18 +389,19 @@ def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     conn.execute(
         sql.SQL("drop table if exists {}").format(sql.Identifier(f"{dbt_schema}_intermediate", COUNTED_MODEL))
     )
+    schema = ledger_schema(dbt_schema)
     ledger = conn.execute(
         "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
-        (f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE),
+        (schema, FROZEN_USAGE_TABLE),
     ).fetchone()
     if ledger:
-        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE)))
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, FROZEN_USAGE_TABLE)))
     # what the last release published of each model: its weeks would be republished as frozen
     for (table,) in conn.execute(
         "select table_name from information_schema.tables where table_schema = %s and table_name like %s",
-        (f"{dbt_schema}_ledger", PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
+        (schema, PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
     ).fetchall():
-        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", table)))
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, table)))
 
 
 @contextlib.contextmanager
