@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     release_lock_wait_s: float = _env("COMMONS_RELEASE_LOCK_WAIT_S", default=900, ge=0)
     # dbt's own variable, read here too: dagster-dbt writes each build's compiled project under it, where the
     # gate's lineage reads this run's compiled SQL. Relative to the dbt project, as dbt reads it.
-    dbt_target_path: Path = _env("DBT_TARGET_PATH", default=Path("target"))
+    dbt_target_path: Path | None = _env("DBT_TARGET_PATH", default=None)
     # Tests only: a run stops for ever at this stage, after writing the pause file, so that a test can kill it
     # there (release/lock.py `pause_for_tests`).
     test_pause_at: Literal["dbt", "gate", "export", "publication"] | None = _env("COMMONS_TEST_PAUSE_AT", default=None)
@@ -127,8 +127,9 @@ class Settings(BaseSettings):
         return dt.datetime.now(ZoneInfo(publishing_timezone())).date()
 
     def dbt_target_dir(self, project_dir: Path) -> Path:
-        """DBT_TARGET_PATH as dbt resolves it for the project in `project_dir`."""
-        return self.dbt_target_path if self.dbt_target_path.is_absolute() else project_dir / self.dbt_target_path
+        """DBT_TARGET_PATH (default `target`) as dbt resolves it for the project in `project_dir`."""
+        target = self.dbt_target_path or Path("target")
+        return target if target.is_absolute() else project_dir / target
 
     @property
     def export_staging_dir(self) -> Path:

@@ -120,8 +120,8 @@ def export_release(
     """Write the whole release into `week_dir`: per dataset CSV, Parquet and Table Schema; then the privacy
     report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk.
     `service`, `usage` and `pages` (each dataset's data.gouv.fr page, from the project's exposures) default to
-    what the dbt project in use declares; `risks` ({dataset: measure_risk}) to what the gate of the same run
-    measured, else the tables are measured here."""
+    what the dbt project in use declares. `risks` ({dataset: measure_risk's result}) is what the gate of the same
+    run measured (release/assets.py); a dataset it lacks is measured here."""
     if service is None or usage is None:
         declared_service, declared_usage = service_and_usage(policy)
         service = declared_service if service is None else service
