@@ -163,3 +163,17 @@ def test_the_test_pause_hook_stops_only_at_its_stage_and_writes_its_file(clean_e
     with pytest.raises(_Paused):
         lock.pause_for_tests("gate")
     assert marker.read_text().split()[1] == "gate"
+
+
+def test_the_manifest_is_parsed_where_it_is_loaded_from_whatever_dbt_target_path_says(monkeypatch, tmp_path):
+    import shutil
+
+    from commons_assets.dbt.project import ensure_manifest, load_manifest
+
+    project = tmp_path / "service"
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))  # a person's own setting for their dbt
+    assert ensure_manifest() == project / "target" / "manifest.json"
+    assert load_manifest()["nodes"]
+    assert not (tmp_path / "elsewhere" / "manifest.json").exists()
