@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -222,7 +223,7 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
             print(f"{verb} of {week} FAILED (run {result.run_id}); nothing was published.", file=sys.stderr)
         for check, description in facts.failed_checks:
             print(f"  failed check {check}", file=sys.stderr)
-            for line in description.split("; ") if description else []:
+            for line in check_lines(description):
                 print(f"      {line}", file=sys.stderr)
         for failure in facts.failures:
             print(f"  failed step {failure.step}: {failure.message}", file=sys.stderr)
@@ -250,13 +251,23 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
     return 0
 
 
+def check_lines(description: str | None) -> list[str]:
+    """A check's description, one line per finding. The gate's findings are `[kind] message` joined by "; ",
+    and a message may hold "; " itself: they are split only before the next `[kind]`, so that each finding
+    (its kind, model and column) stays on one line. Other checks' descriptions are lists joined by "; "."""
+    if not description:
+        return []
+    if description.startswith("["):
+        return re.split(r"; (?=\[)", description)
+    return description.split("; ")
+
+
 def _print_warned(evaluations) -> None:
     for evaluation in evaluations:
         key = evaluation.asset_check_key
         print(f"  check {key.asset_key.to_user_string()}:{key.name} not met (declared a warning, not blocking)")
-        if evaluation.description:
-            for line in evaluation.description.split("; "):
-                print(f"      {line}")
+        for line in check_lines(evaluation.description):
+            print(f"      {line}")
 
 
 def _cmd_release(args: argparse.Namespace) -> int:

@@ -131,3 +131,22 @@ def test_a_portal_or_tracker_that_fails_for_good_is_an_error_to_act_on_not_a_bug
     assert cli.main(["warehouse", "url"]) == 1
     err = capsys.readouterr().err
     assert err == "commons-assets: GET /api/1/me/: gave up after 5 attempts\n"
+
+
+def test_each_gate_finding_is_printed_on_one_line_even_when_its_message_holds_a_semicolon():
+    # the gate joins its findings with "; ", and some messages hold "; " themselves (release_id_shape's advice)
+    description = (
+        "[release_id_shape] t.id: 1 release id(s) not drawn by release_scoped_id() (a random UUID); build release "
+        "ids with that macro; [detectors:email] t.label: 2 value(s) look like email"
+    )
+    assert cli.check_lines(description) == [
+        "[release_id_shape] t.id: 1 release id(s) not drawn by release_scoped_id() (a random UUID); build release "
+        "ids with that macro",
+        "[detectors:email] t.label: 2 value(s) look like email",
+    ]
+    # another check's description is a list joined by "; " (the CNIL exemption's conditions)
+    assert cli.check_lines("matomo : a (non mesurée); service : b (non respectée)") == [
+        "matomo : a (non mesurée)",
+        "service : b (non respectée)",
+    ]
+    assert cli.check_lines(None) == [] == cli.check_lines("")

@@ -6,7 +6,9 @@ held to the random-UUID shape instead of the detectors. These tests make sure no
 
 Every rule of the gate can fail (issue 10): each has a table that breaks it (the rule fires, naming the
 column, with a count and never the value) and a near miss that must not fire (a group of exactly k, two
-distinct sensitive values, a count of exactly k, two suppressed cells beside a total…).
+distinct sensitive values, a count of exactly k, two suppressed cells beside a total…). RULE_TESTS, at the
+end, maps each check to that pair, and a test fails if the gate has a check the map lacks. A firing test
+asserts the exact finding line the release prints (`[check] model.column: …`), made by the gate's own code.
 """
 
 from __future__ import annotations
@@ -114,6 +116,25 @@ def _value(conn, query: str) -> str:
     return conn.execute(query).fetchone()[0]
 
 
+def _lines(conn, model: PublishedModel, check: str, release_ids: str = f"{PUB}.no_ledger") -> list[str]:
+    """Each finding of `check` as the release prints it (`[check] message`, one line: the rule, the model and
+    the column), made by the gate's own code from the rows the rule's query returns."""
+    from types import SimpleNamespace
+
+    rules = gate.build_rules(model, POLICY, release_ids, gate.source_column_types(conn, SRC))
+    lines = []
+    for i, rule in enumerate(rules):
+        if rule.check != check:
+            continue
+        cursor = conn.execute(rule.query.replace("__COMMONS_BATCH__", model.relation))
+        names = [d.name for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        item = SimpleNamespace(result={"details": {"unexpected_rows": rows}})
+        lines += [f"[{f.check}] {f.message}" for f in gate._findings_of(item, {"rule": i}, model, rules)]
+    assert all("\n" not in line for line in lines)
+    return sorted(lines)
+
+
 CATEGORY = [("categorie", "quasi_identifier")]
 WITH_ID = [("identifiant", "release_id"), ("categorie", "quasi_identifier")]
 
@@ -137,8 +158,10 @@ def test_clean_table_passes_every_rule(source):
         ("select user_agent from {s}.visits where visit_id = 3", "visits"),
         ("select md5(email) from {s}.people where person_id = 7", "people"),
         ("select encode(sha256(convert_to(email, 'UTF8')), 'hex') from {s}.people where person_id = 7", "people"),
-        ("select encode(sha512(convert_to(account_uuid::text, 'UTF8')), 'hex') from {s}.people "
-         "where person_id = 9", "people"),  # a hash of a key, in a plain column
+        (
+            "select encode(sha512(convert_to(account_uuid::text, 'UTF8')), 'hex') from {s}.people where person_id = 9",
+            "people",
+        ),  # a hash of a key, in a plain column
         ("select md5(visitor_key) from {s}.visits where visit_id = 3", "visits"),
     ],
 )
@@ -146,6 +169,9 @@ def test_source_values_in_a_plain_column_are_found(source, planted, table):
     value = _value(source, planted.format(s=SRC))
     model = _publish(source, "leak", [("voirie",)] * 5 + [(value,)], CATEGORY)
     assert _violations(source, model, "source_identifier") == [(table, "categorie", 1)]
+    assert _lines(source, model, "source_identifier") == [
+        f"[source_identifier] leak.categorie: 1 value(s) equal (or hash) an identifier of the source's {table}"
+    ]
 
 
 def test_an_ipv6_direct_identifier_is_found(source):
@@ -168,11 +194,32 @@ def test_a_source_key_as_release_id_is_found(source, planted):
     model = _publish(source, "keyleak", rows, WITH_ID)
     found = _violations(source, model, "source_identifier")
     assert found and {(column, hits) for _, column, hits in found} == {("identifiant", 1)}
+    assert set(_lines(source, model, "source_identifier")) <= {
+        f"[source_identifier] keyleak.identifiant: 1 value(s) equal (or hash) an identifier of the source's {t}"
+        for t in ("people", "visits")
+    }
 
 
 def test_a_key_value_outside_a_release_id_is_not_a_finding(source):
     # "42" as a category is not a leak of person 42: keys only matter where an identifier is published
     model = _publish(source, "digits", [(i, "42") for i in _fresh_ids(5)], WITH_ID)
+    assert _violations(source, model, "source_identifier") == []
+
+
+@pytest.mark.parametrize(
+    "near",
+    [
+        "select 'person501@example.org'",  # an email of the source's shape that no person has
+        "select upper(email) from {s}.people where person_id = 7",  # not the value itself: the detectors' job
+        "select md5('person501@example.org')",  # a hash of an email that is not in the source
+        "select encode(sha256(convert_to('Ville 3', 'UTF8')), 'hex')",  # a hash of a quasi-identifier
+        "select '10.0.1.251'",  # an address of the source's subnets no one signed up from (hosts .1 to .250)
+    ],
+)
+def test_values_close_to_a_source_identifier_are_not_findings(source, near):
+    """Near misses of source_identifier: one character, one case or one source value away from a leak."""
+    value = _value(source, near.format(s=SRC))
+    model = _publish(source, "near_source", [("voirie",)] * 5 + [(value,)], CATEGORY)
     assert _violations(source, model, "source_identifier") == []
 
 
@@ -183,6 +230,10 @@ def test_a_key_value_outside_a_release_id_is_not_a_finding(source):
 def test_a_release_id_that_is_not_a_random_uuid_blocks(source, bad):
     model = _publish(source, "badid", [(i, "voirie") for i in _fresh_ids(5)] + [(bad, "voirie")], WITH_ID)
     assert _violations(source, model, "release_id_shape") == [("release_id_shape", "identifiant", 1)]
+    assert _lines(source, model, "release_id_shape") == [
+        "[release_id_shape] badid.identifiant: 1 release id(s) not drawn by release_scoped_id() (a random UUID); "
+        "build release ids with that macro"
+    ]
 
 
 def test_the_gate_runs_through_gx_and_reports_counts_only(source, warehouse_info):
@@ -206,7 +257,8 @@ def test_the_usual_release_computes_no_hash_and_skips_typed_columns(source):
     types = gate.source_column_types(source, SRC)
     (rule,) = [r for r in gate.build_rules(model, POLICY, f"{PUB}.no_ledger", types) if r.check == "source_identifier"]
     plan = "\n".join(
-        line for (line,) in source.execute(
+        line
+        for (line,) in source.execute(
             "explain (analyze, costs off) " + rule.query.replace("__COMMONS_BATCH__", model.relation)
         ).fetchall()
     )
@@ -290,6 +342,9 @@ def test_k_anonymity_fires_on_a_combination_shared_by_fewer_than_k_rows(source):
     ((column, hits, message),) = _fired(source, model, "k_anonymity")
     assert (column, hits) == ("commune, tranche_age", 1)
     assert "k=3" in message and "Gap" not in message and "80+" not in message
+    assert _lines(source, model, "k_anonymity") == [
+        "[k_anonymity] k_break: 1 combination(s) of (commune, tranche_age) shared by fewer than k=3 rows"
+    ]
 
 
 def test_k_anonymity_lets_a_group_of_exactly_k_rows_pass(source):
@@ -308,6 +363,9 @@ def test_l_diversity_fires_on_a_group_whose_members_share_one_sensitive_value(so
     ((column, hits, message),) = _fired(source, model, "l_diversity")
     assert (column, hits) == ("motif", 1)
     assert "maladie" not in message and "Gap" not in message
+    assert _lines(source, model, "l_diversity") == [
+        "[l_diversity] l_break.motif: 1 group(s) whose members all share one value"
+    ]
 
 
 def test_l_diversity_lets_a_group_with_two_distinct_sensitive_values_pass(source):
@@ -329,6 +387,9 @@ def test_small_cells_fire_on_a_count_below_k(source):
     ((column, hits, message),) = _fired(source, model, "small_cells")
     assert (column, hits) == ("nb_signalements", 1)
     assert "k=11" in message and "10" not in message.replace("k=11", "")
+    assert _lines(source, model, "small_cells") == [
+        "[small_cells] cells_break.nb_signalements: 1 cell(s) below k=11 are not suppressed"
+    ]
 
 
 def test_small_cells_let_a_count_of_exactly_k_and_a_suppressed_cell_pass(source):
@@ -356,6 +417,9 @@ def test_secondary_suppression_fires_on_one_suppressed_cell_beside_a_total(sourc
     ((column, hits, message),) = _fired(source, model, "secondary_suppression")
     assert (column, hits) == ("nb", 1)
     assert "27" not in message and "2026-W46" not in message
+    assert _lines(source, model, "secondary_suppression") == [
+        "[secondary_suppression] supp_break.nb: 1 group(s) where the one suppressed cell equals total minus the others"
+    ]
 
 
 def test_secondary_suppression_lets_two_suppressed_cells_or_no_total_pass(source):
@@ -387,6 +451,9 @@ def test_cross_release_fires_on_an_id_the_previous_release_published(ledger):
     ((column, hits, message),) = _fired(ledger, model, "cross_release")
     assert (column, hits) == ("identifiant", 1)
     assert reused not in message
+    assert _lines(ledger, model, "cross_release", LEDGER) == [
+        "[cross_release] cross_break.identifiant: 1 identifier(s) already published by the previous release"
+    ]
 
 
 def test_cross_release_lets_an_id_published_by_another_dataset_pass(ledger):
@@ -411,6 +478,7 @@ def test_detectors_fire_on_an_email_in_a_text_column(source):
     assert ("commentaire", 1) in [(c, n) for c, n, _ in found]
     assert all(c == "commentaire" for c, _, _ in found), found
     assert "jeanne" not in repr(found)
+    assert "[detectors:email] det_break.commentaire: 1 value(s) look like email" in _lines(source, model, "detectors")
 
 
 def test_detectors_let_categories_weeks_and_counts_pass(source):
@@ -433,6 +501,9 @@ def test_a_release_id_that_is_null_blocks(source):
                    "as identifiant, 'voirie' as categorie from generate_series(1, 5) g", _IDS,
                    kind="records", k=2)  # fmt: skip
     assert [(c, n) for c, n, _ in _fired(source, model, "release_id_shape")] == [("identifiant", 1)]
+    assert [line.split(":")[0] for line in _lines(source, model, "release_id_shape")] == [
+        "[release_id_shape] shape_null.identifiant"
+    ]
 
 
 # The allow-list is an expectation of GX itself (the published columns match the yml): run through run_gate.
@@ -467,6 +538,20 @@ def test_l_diversity_without_quasi_identifiers_treats_the_table_as_one_group(sou
                  "select (array['voirie', 'bruit'])[g % 2 + 1] as motif from generate_series(1, 4) g",
                  {"motif": "sensitive"}, kind="records", k=2, sensitive=["motif"])  # fmt: skip
     assert _fired(source, two, "l_diversity") == []
+
+
+def test_a_rule_that_cannot_run_blocks_naming_itself_and_no_value(source, warehouse_info):
+    """Fail closed: a count column the model left as text makes the small-cells rule fail in PostgreSQL
+    (`text < integer`); the gate reports it as a finding of that rule instead of passing it."""
+    model = _built(source, "cannot_run", "select 'voirie'::text as categorie, 'douze-mille'::text as nb "
+                   "from generate_series(1, 3)", {"categorie": "public", "nb": "count"},
+                   kind="aggregate", k=11, count_columns=["nb"])  # fmt: skip
+    detectors.install_functions(source)
+    findings = gate.run_gate(warehouse_info, model, POLICY, LEDGER)
+    [failed] = [f for f in findings if f.check == "small_cells"]
+    assert failed.column is None and failed.message.startswith("cannot_run: the small_cells rule failed to run (")
+    assert "UndefinedFunction" in failed.message, failed.message
+    assert "douze-mille" not in repr(findings)
 
 
 def test_rules_without_a_join_run_through_gx(source, warehouse_info):
@@ -511,6 +596,10 @@ def test_eleven_rows_of_fewer_than_eleven_people_block(source):
     assert (column, hits) == ("commune, tranche_age", 1)
     assert "fewer than k=11 persons" in message and "usager_id" in message and "Gap" not in message
     assert _fired(source, model, "person_key") == []
+    assert _lines(source, model, "k_anonymity") == [
+        "[k_anonymity] persons_break: 1 combination(s) of (commune, tranche_age) shared by fewer than k=11 persons "
+        "(usager_id of persons_break_upstream)"
+    ]
 
 
 def test_eleven_rows_of_eleven_people_pass(source):
@@ -523,6 +612,7 @@ def test_a_person_key_relation_that_does_not_hold_the_published_rows_blocks(sour
     # eleven people upstream, but fifteen rows published: the relation cannot stand for the published groups
     model = _per_person(source, "persons_mismatch", list(range(1, 12)), published_rows=15)
     assert [(c, n) for c, n, _ in _fired(source, model, "person_key")] == [("usager_id", 1)]
+    assert [line.split(":")[0] for line in _lines(source, model, "person_key")] == ["[person_key] persons_mismatch"]
 
 
 def test_a_published_group_missing_from_the_person_key_relation_counts_no_one(source):
@@ -555,6 +645,10 @@ def test_an_aggregate_cell_is_measured_in_people_not_in_what_it_counts(source):
     ((column, hits, message),) = _fired(source, model, "small_cells")
     assert (column, hits) == ("nb_rendez_vous", 1)
     assert "fewer than k=11 persons" in message and "papiers" not in message
+    assert _lines(source, model, "small_cells") == [
+        "[small_cells] cells_persons: 1 cell(s) of nb_rendez_vous published for fewer than k=11 persons "
+        "(usager_id of cells_upstream)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -602,9 +696,11 @@ HOSTILE = {
     "lrm_u200e": ("\u200evoirie", "control"),
     "isolate_u2066": ("voi\u2066rie", "control"),
     "arabic_mark_u061c": ("voirie\u061c", "control"),
+    "hundred_thousand_characters": ("voirie " * 14_285 + "x" * 5, "length"),  # REDTEAM 20: 100,000 characters
+    "one_past_a_cell": ("v" * (gate.SPREADSHEET_CELL_MAX + 1), "length"),
 }
 NEAR_MISSES = ["-12.5", "-3", "-1e-5", "a@b.fr dans le texte", "Voirie = chaussée", "Éclairage public", "2026-W47",
-               "90+", "autres", "A-B"]  # fmt: skip
+               "90+", "autres", "A-B", "v" * gate.SPREADSHEET_CELL_MAX]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -612,7 +708,10 @@ def test_hostile_text_blocks_each_value_naming_the_column_and_a_count(source, na
     value, kind = HOSTILE[name]
     model = _publish(source, f"hostile_{name}", [("voirie",)] * 3 + [(value,)], [("libelle", "public")])
     found = _fired(source, model, "hostile_text")
-    assert kind in {re.search(r"\((formula|control):", message)[1] for _, _, message in found}, found
+    assert kind in {re.search(r"\((formula|control|length):", message)[1] for _, _, message in found}, found
+    assert f"[hostile_text] hostile_{name}.libelle: 1 hostile value(s) ({kind}:" in "\n".join(
+        line.split(" a leading")[0] for line in _lines(source, model, "hostile_text")
+    )
     assert {(column, hits) for column, hits, _ in found} <= {("libelle", 1)} and found
     assert all(value not in message for _, _, message in found)
 
@@ -769,3 +868,78 @@ def test_the_risk_of_records_without_quasi_identifiers_is_one_group_of_the_whole
                    {"note": "public"}, kind="records")  # fmt: skip
     risk = measure_risk(source, model)
     assert (risk["smallest_group"], risk["groups"], risk["rows"]) == (smallest, groups, rows)
+
+
+# --------------------------------------------------------------------------- every rule has both kinds of test
+#
+# check (as a finding names it) → (the test where it fires, the test where a near miss does not); a test of
+# another module is written module::name. A new rule of the gate, or a test renamed, fails the test below.
+RULE_TESTS = {
+    "allow_list": ("test_the_allow_list_fires_through_gx_on_an_extra_or_missing_column",) * 2,
+    "detectors": ("test_detectors_fire_on_an_email_in_a_text_column",
+                  "test_detectors_let_categories_weeks_and_counts_pass"),
+    "release_id_shape": ("test_a_release_id_that_is_not_a_random_uuid_blocks",
+                         "test_release_ids_drawn_by_postgresql_pass_the_shape_rule"),
+    "k_anonymity": ("test_k_anonymity_fires_on_a_combination_shared_by_fewer_than_k_rows",
+                    "test_k_anonymity_lets_a_group_of_exactly_k_rows_pass"),
+    "l_diversity": ("test_l_diversity_fires_on_a_group_whose_members_share_one_sensitive_value",
+                    "test_l_diversity_lets_a_group_with_two_distinct_sensitive_values_pass"),
+    "small_cells": ("test_small_cells_fire_on_a_count_below_k",
+                    "test_small_cells_let_a_count_of_exactly_k_and_a_suppressed_cell_pass"),
+    "secondary_suppression": ("test_secondary_suppression_fires_on_one_suppressed_cell_beside_a_total",
+                              "test_secondary_suppression_lets_two_suppressed_cells_or_no_total_pass"),
+    "cross_release": ("test_cross_release_fires_on_an_id_the_previous_release_published",
+                      "test_cross_release_lets_an_id_published_by_another_dataset_pass"),
+    "source_identifier": ("test_source_values_in_a_plain_column_are_found",
+                          "test_values_close_to_a_source_identifier_are_not_findings"),
+    "hostile_text": ("test_hostile_text_blocks_each_value_naming_the_column_and_a_count",
+                     "test_hostile_text_lets_negative_numbers_and_inner_signs_pass"),
+    "subtraction": ("test_subtraction_blocks_a_group_that_moved_by_1_to_k_minus_1",) * 2,  # 6 → 6, 3, 9 pass
+    "person_key": ("test_a_person_key_relation_that_does_not_hold_the_published_rows_blocks",
+                   "test_eleven_rows_of_eleven_people_pass"),
+    "lineage": ("test_lineage::test_free_text_published_under_an_innocent_name_blocks_naming_column_source_and_file",
+                "test_lineage::test_a_count_of_free_text_does_not_block"),
+}  # fmt: skip
+# the same checks measured in persons (meta.publish.person_key): their own pair
+PERSON_RULE_TESTS = {
+    "k_anonymity": ("test_eleven_rows_of_fewer_than_eleven_people_block", "test_eleven_rows_of_eleven_people_pass"),
+    "small_cells": ("test_an_aggregate_cell_is_measured_in_people_not_in_what_it_counts",) * 2,  # papiers / impots
+}
+
+
+def _every_check() -> set[str]:
+    """Every check the gate can report: the rules build_rules() makes for models using every part of
+    meta.publish, plus the allow-list (GX's own expectation), lineage and the person key's fail-closed check."""
+    columns = {"identifiant": "release_id", "semaine": "quasi_identifier", "categorie": "quasi_identifier",
+               "statut": "sensitive", "nb": "count"}  # fmt: skip
+
+    def model(**publish) -> PublishedModel:
+        return PublishedModel(name="m", unique_id="model.test.m", schema=PUB, relation=f"{PUB}.m",
+                              spec=_spec(**publish),
+                              columns=tuple(PublishedColumn(c, p, "text", c) for c, p in columns.items()),
+                              person_relation=(PUB, "m_upstream"))  # fmt: skip
+
+    records = model(kind="records", k=3, quasi_identifiers=["semaine", "categorie"], sensitive=["statut"],
+                    period_column="semaine")  # fmt: skip
+    aggregate = model(
+        kind="aggregate", k=3, count_columns=["nb"], period_column="semaine", **{"totals": _TOTALS["totals"]}
+    )
+    people = model(
+        kind="records", k=3, quasi_identifiers=["semaine"], person_key={"model": "m_upstream", "column": "p"}
+    )
+    rules = [r for m in (records, aggregate, people) for r in gate.build_rules(m, POLICY, LEDGER)]
+    return {r.check for r in rules} | {"allow_list", "lineage", "person_key"}
+
+
+def _exists(name: str) -> bool:
+    import importlib
+
+    module, _, function = name.rpartition("::")
+    namespace = vars(importlib.import_module(f"tests.{module}")) if module else globals()
+    return callable(namespace.get(function))
+
+
+def test_every_rule_of_the_gate_has_a_test_that_breaks_it_and_a_near_miss():
+    assert _every_check() == set(RULE_TESTS), "a rule of the gate without its pair of tests (or a pair without rule)"
+    named = [name for pair in [*RULE_TESTS.values(), *PERSON_RULE_TESTS.values()] for name in pair]
+    assert not [name for name in named if not _exists(name)], "RULE_TESTS names a test that does not exist"

@@ -159,6 +159,28 @@ def test_a_source_without_new_columns_is_no_drift():
     assert unclassified_columns(policy, {"users": ["user_id"]}) == []
 
 
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        # the near miss: every declared table there, every column classified (another table is not ours)
+        ({"users": ["user_id", "email", "birth_date"], "other": ["x"]}, None),
+        ({}, "source schema 'service' has no tables in the warehouse"),
+        ({"other": ["x"]}, "source tables missing from schema 'service': users (declared in "
+                           "models/staging/service/_service__sources.yml)"),
+        ({"users": ["user_id", "email", "birth_date", "telephone"]}, "users.telephone"),
+    ],
+)  # fmt: skip
+def test_the_source_schema_audit_blocks_an_empty_schema_a_missing_table_or_drift(actual, expected):
+    from commons_assets.privacy.schema_audit import audit_columns
+
+    finding = audit_columns(load_policy(_manifest()), actual)
+    if expected is None:
+        assert finding is None
+    else:
+        assert finding is not None and expected in finding.message
+        assert finding.unclassified_columns == (["users.telephone"] if "telephone" in expected else [])
+
+
 def _second_source(manifest: dict, meta: dict | None = None) -> dict:
     manifest["sources"]["source.commons_assets.crm.contacts"] = {
         "source_name": "crm",

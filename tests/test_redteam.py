@@ -23,21 +23,29 @@ Where each category of REDTEAM.md is proven:
 | 3  | NIR, key checked, 2A/2B, wrong key         | test_detectors.py (3-nir variants and near misses,                |
 |    |                                            | test_nir_key_is_checked, test_corsican_nir_is_flagged)            |
 | 4  | IBAN                                       | test_detectors.py (4-iban, test_a_valid_iban_with_one_character_*)|
-| 5  | IPv4/IPv6 alone, in a URL, in a user agent | test_detectors.py (5-ip); here: by design (user agent, signup_ip);|
+| 5  | IPv4/IPv6 alone, in a URL, in a user agent | test_detectors.py (5-ip); here, by design (user agent, signup_ip): |
+|    |                                            | test_planted_values_are_never_selected_generalised_or_mapped_*;   |
 |    |                                            | test_release.py::test_no_direct_identifier_reaches_any_output     |
 | 6  | vehicle plates                             | test_detectors.py (6-plate)                                       |
 | 7  | coordinates with 3+ decimals               | test_detectors.py (7-coordinates); here: by design (exact         |
-|    |                                            | coordinates never selected)                                       |
-| 8  | names and addresses                        | test_detectors.py (8-name, 8-address); here: by design (name col) |
-| 9  | dates of birth, exact timestamps           | test_detectors.py (9-date); here: by design (exact birth date)    |
-| 10 | URLs carrying personal data                | test_detectors.py (10-url); here: by design (event URLs)          |
+|    |                                            | coordinates never selected), test_planted_values_are_never_*      |
+| 8  | names and addresses                        | test_detectors.py (8-name, 8-address); here: by design (name col),|
+|    |                                            | test_planted_values_are_never_*                                   |
+| 9  | dates of birth, exact timestamps           | test_detectors.py (9-date); here: by design (exact birth date),   |
+|    |                                            | test_planted_values_are_never_*                                   |
+| 10 | URLs carrying personal data                | test_detectors.py (10-url); here: by design (event URLs),         |
+|    |                                            | test_planted_values_are_never_*                                   |
 | 11 | schema drift                               | test_policy.py (unclassified columns);                            |
 |    |                                            | here: test_a_new_source_column_blocks_the_release                 |
-| 12 | rare combinations                          | test_gate.py (k_anonymity broken and near miss);                  |
+| 12 | rare combinations                          | test_gate.py::test_k_anonymity_fires_*, test_k_anonymity_lets_*;  |
 |    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
-| 13 | inference (everyone shares the status)     | test_gate.py (l_diversity); here: the same by-design test         |
-| 14 | small cells, cells totals would reveal     | test_gate.py (small_cells, secondary_suppression); here: the same |
-| 15 | linkage across releases, hashed ids        | test_gate.py (cross_release, release_id_shape, source_identifier);|
+| 13 | inference (everyone shares the status)     | test_gate.py::test_l_diversity_fires_*, test_l_diversity_lets_*;  |
+|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+| 14 | small cells, cells totals would reveal     | test_gate.py::test_small_cells_*, test_secondary_suppression_*;   |
+|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+| 15 | linkage across releases, hashed ids        | test_gate.py::test_cross_release_*,                               |
+|    |                                            | test_gate.py::test_a_release_id_that_is_not_a_random_uuid_blocks, |
+|    |                                            | test_gate.py::test_source_values_in_a_plain_column_are_found;     |
 |    |                                            | here: test_an_id_reused_from_the_last_release_blocks_the_release, |
 |    |                                            | test_a_source_identifier_*[hash_of_email];                        |
 |    |                                            | test_consecutive_releases.py (records added between releases)     |
@@ -54,12 +62,15 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_privacy_macros.py (person_key); test_example_gate.py (the    |
 |    |                                            | second example, macros without it); test_example_release.py      |
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
-|    |                                            | compiled demo SQL); the source_identifier case here covers values |
-|    |                                            | copied verbatim or hashed from direct identifiers                 |
+|    |                                            | compiled demo SQL); end to end (validate, the second example):    |
+|    |                                            | test_example_gate.py::test_a_free_text_column_published_as_*;     |
+|    |                                            | the source_identifier case here covers values copied verbatim or  |
+|    |                                            | hashed from direct identifiers                                    |
 | 20 | hostile values for reusers                 | test_gate.py::test_hostile_text_* (each value of the issue, near  |
 |    |                                            | misses -12.5, a@b); here:                                         |
 |    |                                            | test_a_spreadsheet_formula_in_a_published_label_blocks_the_release|
-|    |                                            | (values of 100,000 characters: no test yet)                       |
+|    |                                            | (values of 100,000 characters: test_gate.py::test_hostile_text_*  |
+|    |                                            | [hundred_thousand_characters], kind length, near miss 32,767)     |
 | 21 | implausible values                         | here: test_implausible_source_values_block_the_release_each_named |
 |    |                                            | (1900, 9999, NULL, ±infinity, a future birth date; dbt tests      |
 |    |                                            | plausible_timestamp, plausible_birth_date)                        |

@@ -291,6 +291,7 @@ def open_page(browser, path: Path, width: int = 1280):
     return page, refused, errors
 
 
+@pytest.mark.ui  # needs Debian's chromium, as the Dagster UI's tests do
 def test_the_charts_render_with_data_in_chromium(browser, tmp_path):
     rows = realistic_rows()
     path = tmp_path / "stats.html"
@@ -325,6 +326,7 @@ def test_the_charts_render_with_data_in_chromium(browser, tmp_path):
     page.close()
 
 
+@pytest.mark.ui
 def test_the_page_reads_on_a_phone(browser, tmp_path):
     path = tmp_path / "stats.html"
     path.write_text(_render(), encoding="utf-8")

@@ -81,7 +81,7 @@ def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
         dagster_ui + "/locations/commons_assets/asset-groups/open_data", wait_until="networkidle", timeout=120_000
     )
     for model in ("reports_anonymised", "user_cohorts_weekly", "feature_usage_weekly"):
-        page.get_by_text(model).first.wait_for(timeout=60_000)
+        page.get_by_text(model, exact=True).first.wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "asset-graph.png"))
     page.close()
 
@@ -89,7 +89,7 @@ def test_asset_graph_shows_the_published_models(dagster_ui, browser, tmp_path):
 def test_job_schedule_and_cli_run_are_visible(dagster_ui, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(dagster_ui + "/overview/automation", wait_until="networkidle", timeout=120_000)
-    page.get_by_text("weekly_release_schedule").first.wait_for(timeout=60_000)
+    page.get_by_text("weekly_release_schedule", exact=True).first.wait_for(timeout=60_000)
     page.goto(dagster_ui + "/runs", wait_until="networkidle", timeout=120_000)
     # One row of the runs list holds both the job's exact name and the CLI's exact tag (the UI writes a user
     # tag as « key: value »); a loose text match would find « cli » in any word of the page. The rows are
@@ -126,9 +126,9 @@ def test_a_published_datasets_page_shows_licence_address_week_and_risk(dagster_u
     risk = report["jeux_de_donnees"]["signalements"]
     page = browser.new_page(viewport={"width": 1600, "height": 1300})
     page.goto(dagster_ui + "/assets/published/signalements", wait_until="networkidle", timeout=120_000)
-    page.get_by_text(labels.RISK_MAX).first.wait_for(timeout=60_000)
+    page.get_by_text(labels.RISK_MAX, exact=True).first.wait_for(timeout=60_000)
     # the status block loads on its own: the latest materialised week
-    page.get_by_text(Week.parse(DEMO_WEEK).partition_key).first.wait_for(timeout=60_000)
+    page.get_by_text(Week.parse(DEMO_WEEK).partition_key, exact=True).first.wait_for(timeout=60_000)
     text = page.inner_text("body")
     assert "odc-odbl" in text and "Open Database License" in text
     assert str(cli_run / "signalements") in text  # where it was published (a folder here, a URL on data.gouv.fr)
@@ -148,7 +148,7 @@ def test_the_release_run_page_shows_its_iso_week(dagster_ui, browser, cli_run, t
     [run] = [r for r in instance.get_runs(limit=20) if r.job_name == "weekly_release"][:1]
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(dagster_ui + f"/runs/{run.run_id}", wait_until="networkidle", timeout=120_000)
-    page.get_by_text("release_publication").first.wait_for(timeout=60_000)
-    page.get_by_text(Week.parse(DEMO_WEEK).partition_key).first.wait_for(timeout=60_000)
+    page.get_by_text("release_publication", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text(Week.parse(DEMO_WEEK).partition_key, exact=True).first.wait_for(timeout=60_000)
     _screenshot(page, "release-run.png", tmp_path)
     page.close()

@@ -48,7 +48,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
             f"{_in_persons(model)}), l-diversité, petites cases, secret secondaire, aucun identifiant commun avec "
             "la publication précédente ni avec la source, aucune colonne calculée depuis un identifiant direct ou "
             "un texte libre (lignage), aucun groupe d'une semaine déjà publiée qui bouge de 1 à k−1 "
-            "(soustraction), aucune formule de tableur ni caractère de contrôle dans le texte publié."
+            "(soustraction), aucune formule de tableur, aucun caractère de contrôle ni aucune valeur plus longue "
+            "qu'une cellule de tableur dans le texte publié."
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:

@@ -522,11 +522,16 @@ _NEGATIVE_NUMBER = "^-[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 # that reorder what a reader sees (U+200E/F, U+061C, U+202A–202E, U+2066–2069). PostgreSQL's regex escapes, so
 # the rule's text holds no control character itself.
 _CONTROL = "[\\u0001-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
+# The most characters a spreadsheet cell holds (Excel: 32,767): a longer value is cut when a reuser opens the CSV,
+# and no category, label or code of a published table is that long; such a value is free text that got through.
+SPREADSHEET_CELL_MAX = 32_767
+_HOSTILE_KINDS = ("formula", "control", "length")
 
 
 def hostile_text_rule(model: PublishedModel) -> Rule | None:
-    """No published text a spreadsheet would run, no control or bidi character: a reuser opens our CSV in a
-    spreadsheet. Such a value blocks (kind `formula` or `control`, the column and a count, never the value), so
+    """No published text a spreadsheet would run, no control or bidi character, none longer than a spreadsheet
+    cell: a reuser opens our CSV in a spreadsheet. Such a value blocks (kind `formula`, `control` or `length`, the
+    column and a count, never the value), so
     that the source or the model is fixed; the gate never rewrites data silently. Release ids are left out:
     release_id_rules already holds them to the shape of a random UUID."""
     columns = [c for c in text_columns(model) if c not in release_id_columns(model)]
@@ -545,12 +550,15 @@ def hostile_text_rule(model: PublishedModel) -> Rule | None:
             sql.SQL("count(*) filter (where {c} ~ {control}) as {a}").format(
                 c=column, control=sql.Literal(_CONTROL), a=sql.Identifier(f"control_{i}")
             ),
+            sql.SQL("count(*) filter (where length({c}) > {most}) as {a}").format(
+                c=column, most=sql.Literal(SPREADSHEET_CELL_MAX), a=sql.Identifier(f"length_{i}")
+            ),
         ]
         values += [
             sql.SQL("({kind}, {name}, s.{a})").format(
                 kind=sql.Literal(kind), name=sql.Literal(c), a=sql.Identifier(f"{kind}_{i}")
             )
-            for kind in ("formula", "control")
+            for kind in _HOSTILE_KINDS
         ]
     query = sql.SQL(
         "select v.kind, v.column_name, v.hits from (select {counts} from {batch}) as s "
@@ -560,7 +568,8 @@ def hostile_text_rule(model: PublishedModel) -> Rule | None:
         "hostile_text",
         _render(query),
         "{model}.{column_name}: {hits} hostile value(s) ({kind}: a leading =, +, -, @, TAB or CR a spreadsheet "
-        "would run, or a control or bidi character); fix the source or the model, the gate does not rewrite data",
+        f"would run, a control or bidi character, or more than {SPREADSHEET_CELL_MAX:,} characters, what a "
+        "spreadsheet cell holds); fix the source or the model, the gate does not rewrite data",
     )
 
 
