@@ -228,7 +228,8 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
         for failure in facts.failures:
             print(f"  failed step {failure.step}: {failure.message}", file=sys.stderr)
         if code == EXIT_BUG:
-            print("  (an unexpected error: a bug, please report it with the run's log)", file=sys.stderr)
+            print("  (an unexpected error: a bug, please report it with the run's log, which holds its traceback)",
+                  file=sys.stderr)
         return code
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")
