@@ -189,7 +189,9 @@ def render_event_log(entries) -> str:
         if error is not None:
             inner = _innermost(error)
             text += f" [{inner.cls_name}: {strip_ansi(inner.message).strip().splitlines()[0] if inner.message else ''}]"
-            if inner.cls_name not in user_error_names() and inner.cls_name != DBT_FAILURE:
+            # a refusal, a failed dbt build or a step stopped by a blocking check is no bug: no traceback
+            expected = inner.cls_name in user_error_names() or inner.cls_name == DBT_FAILURE
+            if not expected and not inner.cls_name.startswith("DagsterAssetCheckFailedError"):
                 trace = "\n" + _traceback(error)
         lines.append(f"{when} {step} {kind}: {strip_ansi(text)}{trace.rstrip()}")
     return "\n".join(lines) + "\n"
