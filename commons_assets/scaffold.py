@@ -12,6 +12,7 @@ back (no value is ever read into Python, printed or written).
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from psycopg import sql
 from commons_assets.dbt.project import DBT_PACKAGE_ENV
 from commons_assets.errors import InputError
 from commons_assets.privacy import detectors
+from commons_assets.service import DEFAULT_SOURCE_TIMEZONE, DEFAULT_TIMEZONE
 
 SAMPLE_ROWS = 1000
 # share of the sampled non-null values a detector must flag for the column to be suggested its class
@@ -232,9 +234,145 @@ def sources_yml(schema: str, columns: list[Column]) -> str:
             }
         ]
     }
-    return _SOURCE_HEADER.format(schema=schema) + yaml.safe_dump(
-        document, sort_keys=False, allow_unicode=True, width=120
-    )
+    dumped = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return _SOURCE_HEADER.format(schema=schema) + _with_event_suggestions(dumped, suggest_event_roles(columns))
+
+
+# ------------------------------------------------------------------------------------- time and usage events
+
+# The time settings init writes in vars.service: the engine's defaults, written out so that an analyst sees
+# them. The publishing zone is French public services' own; the source zone cannot be read from a naive column,
+# so a comment asks whoever knows the application to check it.
+PUBLISHING_TIMEZONE = DEFAULT_TIMEZONE
+SUGGESTED_SOURCE_TIMEZONE = DEFAULT_SOURCE_TIMEZONE
+_LISTED_COLUMNS = 4  # naive columns named in the comment; the rest are counted
+_COMMENT_WIDTH = 112
+
+
+def _is_timestamp(column: Column) -> bool:
+    return column.data_type.startswith("timestamp")
+
+
+def _is_naive(column: Column) -> bool:
+    return _is_timestamp(column) and "without time zone" in column.data_type
+
+
+def service_time_settings(columns: list[Column]) -> str:
+    """The `service:` block of vars (YAML text, indented for `vars:`): only the two zones, each with a comment
+    saying what it is and, for the source zone, whether it matters for this schema. The description keys
+    (name, producer, contact, description) are left to the analyst: a guess there would be published."""
+    naive = [f"{c.table}.{c.name}" for c in columns if _is_naive(c)]
+    if naive:
+        listed = ", ".join(naive[:_LISTED_COLUMNS]) + (f" and {len(naive) - _LISTED_COLUMNS} more"
+                                                       if len(naive) > _LISTED_COLUMNS else "")  # fmt: skip
+        source = (
+            f"CHECK: the zone your naive timestamps are in. {len(naive)} column(s) of the schema are `timestamp "
+            f"without time zone` ({listed}): they carry no zone, and the privacy macros read them in this one. "
+            "Rails and Django store UTC; an application that stores its users' local time needs Europe/Paris "
+            "(or theirs)."
+        )
+    elif any(_is_timestamp(c) for c in columns):
+        source = (
+            "Every timestamp column of the schema is `timestamp with time zone` and carries its own zone: UTC here "
+            "only applies to a naive (`timestamp without time zone`) column, should one be added."
+        )
+    else:
+        source = (
+            "No timestamp column in the schema: this zone only applies to a naive (`timestamp without time zone`) "
+            "column, should one be added."
+        )
+    lines = [
+        "  # The service as the release's README, datapackage.json and data.gouv.fr present it: before the first",
+        "  # release, add name, producer, contact (an e-mail address or a URL) and description (see the README,",
+        "  # « Adopting commons-assets for your service », step 7).",
+        "  service:",
+        "    # The zone of the published ISO weeks: a week runs from Monday 00:00 to Monday 00:00 there.",
+        f"    timezone: {PUBLISHING_TIMEZONE}",
+        *textwrap.wrap(source, _COMMENT_WIDTH, initial_indent="    # ", subsequent_indent="    # "),
+        f"    source_timezone: {SUGGESTED_SOURCE_TIMEZONE}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# A table whose name says it logs events (events, event_*, *_events, logs, *_log…) and that has a timestamp and
+# a column naming what happened looks like the service's usage events. Only a suggestion, written commented out:
+# declaring a table measured by the CNIL exemption report is for an analyst who knows what it holds.
+_EVENT_TABLE = re.compile(r"(^|_)(events?|logs?|tracking|analytics)($|_)")
+_EVENT_NAME = (r"^event_?(name|type|action|kind)?$", r"^(name|type|action|kind|category)$", r"(^|_)action($|_)")
+_EVENT_TIME = (r"occurred|happened|^event_?(at|time|date)$|^(timestamp|ts|time|at)$", r"created|logged|recorded")
+_EVENT_VISITOR = (r"visitor", r"anonymous_id|device_id|client_id|cookie")
+
+
+def _first_match(columns: list[Column], patterns: tuple[str, ...]) -> Column | None:
+    for pattern in patterns:
+        for column in columns:
+            if re.search(pattern, _plain(column.name)):
+                return column
+    return None
+
+
+def suggest_event_roles(columns: list[Column]) -> dict[str, dict[str, str]]:
+    """{table: {column: role}} of the tables that look like an event log: `time` (a timestamp), `name` (what
+    happened), and `visitor` and `ip` where a column's name (or type, for IPs) says so. A table needs a time and
+    a name to be suggested at all."""
+    tables: dict[str, list[Column]] = {}
+    for column in columns:
+        tables.setdefault(column.table, []).append(column)
+    found: dict[str, dict[str, str]] = {}
+    for table, cols in tables.items():
+        if not _EVENT_TABLE.search(_plain(table)):
+            continue
+        time = _first_match([c for c in cols if _is_timestamp(c)], _EVENT_TIME) or next(
+            (c for c in cols if _is_timestamp(c)), None
+        )
+        name = _first_match([c for c in cols if not _is_timestamp(c) and not c.name.endswith("_id")], _EVENT_NAME)
+        if time is None or name is None:
+            continue
+        roles = {time.name: "time", name.name: "name"}
+        visitor = _first_match([c for c in cols if c.name not in roles], _EVENT_VISITOR)
+        if visitor is not None:
+            roles[visitor.name] = "visitor"
+        ip = next(
+            (c for c in cols if c.name not in roles and (c.data_type == "inet" or _names_an_ip(c.name))), None
+        )
+        if ip is not None:
+            roles[ip.name] = "ip"
+        found[table] = roles
+    return found
+
+
+def _names_an_ip(name: str) -> bool:
+    found = suggest_from_name(name)
+    return found is not None and "IP address" in found[1]
+
+
+def _with_event_suggestions(text: str, roles: dict[str, dict[str, str]]) -> str:
+    """The dumped sources yml with the suggested event declarations as comments: under the table, the mark to
+    uncomment; in each role's column meta, its `usage_event` to uncomment. Uncommented, both are valid YAML in
+    place (the mark at the table's keys, the role among the column's meta keys)."""
+    out: list[str] = []
+    table = column = None
+    for line in text.splitlines():
+        out.append(line)
+        if line.startswith("  - name: "):
+            table, column = line.removeprefix("  - name: ").strip(), None
+            if table in roles:
+                described = ", ".join(f"{c}: {r}" for c, r in roles[table].items())
+                out += textwrap.wrap(
+                    "SUGGESTED, not declared: this table looks like an event log. If it holds the service's usage "
+                    "events, uncomment the mark below: the CNIL exemption report then measures it, on the columns "
+                    f"whose meta.usage_event you confirm too (suggested: {described}).",
+                    _COMMENT_WIDTH, initial_indent="    # ", subsequent_indent="    # ",
+                )  # fmt: skip
+                out += [
+                    "    # meta:",
+                    "    #   commons: {usage_events: true}",
+                ]
+        elif line.startswith("    - name: "):
+            column = line.removeprefix("    - name: ").strip()
+        elif line == "      meta:" and table in roles and column in roles[table]:
+            out.append(f"        # usage_event: {roles[table][column]}  # suggested: uncomment once confirmed")
+    return "\n".join(out) + "\n"
 
 
 def _project_name(directory: Path) -> str:
@@ -260,7 +398,7 @@ vars:
   release_week: null
   # Smallest group a published row or count may stand for.
   k_anonymity: 11
-
+{service}
 models:
   {name}:
     staging:
@@ -355,7 +493,9 @@ def init_project(directory: Path, *, schema: str, info) -> InitResult:
         folder.mkdir(parents=True, exist_ok=True)
     for folder in ("models/intermediate", "models/marts/open_data", "seeds", "tests"):
         (directory / folder / ".gitkeep").touch()
-    (directory / "dbt_project.yml").write_text(_DBT_PROJECT_YML.format(name=name), encoding="utf-8")
+    (directory / "dbt_project.yml").write_text(
+        _DBT_PROJECT_YML.format(name=name, service=service_time_settings(columns)), encoding="utf-8"
+    )
     (directory / "profiles.yml").write_text(_PROFILES_YML, encoding="utf-8")
     (directory / "packages.yml").write_text(PACKAGES_YML, encoding="utf-8")
     (directory / "macros" / "generate_schema_name.sql").write_text(GENERATE_SCHEMA_NAME, encoding="utf-8")

@@ -149,10 +149,17 @@ def load_service(project_dir: Path | None = None) -> Service:
     return service_from_vars(project.get("vars") if isinstance(project, Mapping) else None, str(path))
 
 
+# The keys that describe the service to the public: a `vars.service` holding none of them is not written yet
+DESCRIPTION_KEYS = ("name", "producer", "contact", "description")
+_UNWRITTEN_DESCRIPTION = {"name": "-", "producer": "-", "contact": "https://-", "description": "---"}
+
+
 def declared_service(project_dir: Path | None = None) -> Service | None:
-    """The service when its dbt project describes it, None when `vars.service` is absent (a project just made by
-    `commons-assets init`): what only tunes the UI (first week, owners, a check's severity) then takes its
-    default, and the release itself stops on the missing description. A block present but wrong still raises."""
+    """The service when its dbt project describes it, None when it does not yet: no `vars.service`, or one with
+    none of DESCRIPTION_KEYS (the block `commons-assets init` writes holds only the time zones, which the
+    macros and the partitions read themselves). What only tunes the UI (first week, owners, a check's severity)
+    then takes its default, and the release itself stops on the missing description. A block that has begun
+    the description but is wrong or incomplete still raises, naming the key."""
     try:
         return load_service(project_dir)
     except ServiceError:
@@ -163,6 +170,11 @@ def declared_service(project_dir: Path | None = None) -> Service | None:
         project = yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text(encoding="utf-8")) or {}
         block = (project.get("vars") or {}).get(SERVICE_VAR) if isinstance(project, Mapping) else None
         if block is None:
+            return None
+        if isinstance(block, Mapping) and not set(block) & set(DESCRIPTION_KEYS):
+            # not described yet, but what is there must hold (a misspelt zone): checked with the description
+            # filled in, so that only the keys actually written can be named
+            service_from_vars({SERVICE_VAR: {**_UNWRITTEN_DESCRIPTION, **block}}, str(project_dir))
             return None
         raise
 

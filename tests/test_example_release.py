@@ -87,6 +87,14 @@ def test_every_published_group_stands_for_at_least_k_people(release, example_ser
     # several appointments per person somewhere: rows alone would have overstated k
     assert any(appointments > users for appointments, users in people.values())
     assert {r["semaine_rendez_vous"] for r in rows} <= {f"2026-W{w}" for w in range(40, 48)}  # nothing after W47
+    # what the release tells its reader is that promise, in persons: the report's smallest group is the fewest
+    # users behind a published group, and the README promises persons, not rows
+    report = json.loads((release / "rapport-confidentialite.json").read_text(encoding="utf-8"))
+    entry = report["jeux_de_donnees"]["rendez-vous-france-services"]
+    assert entry["groupes_comptes_en"] == "personnes distinctes" and entry["lignes"] == len(rows)
+    assert entry["plus_petit_groupe"] == min(users for _, users in people.values())
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    assert "au moins 11 personnes distinctes" in readme and "au moins 11 lignes" not in readme
 
 
 def test_three_people_with_eleven_appointments_are_not_published(release, example_service):

@@ -33,6 +33,12 @@ def test_init_suggests_direct_identifiers_for_emails_phones_names_and_addresses(
     if schema == EXAMPLE_SCHEMA:
         assert suggested[("appointment_motives", "motive_id")]["privacy_suggested"] == "internal_id"
         assert suggested[("appointments", "notes")]["privacy_suggested"] == "free_text"
+        # naive timestamps: the source zone is written with the question an analyst must answer, and the columns
+        # that raise it; no event table, so no usage suggestion
+        project = (result.directory / "dbt_project.yml").read_text()
+        assert yaml.safe_load(project)["vars"]["service"] == {"timezone": "Europe/Paris", "source_timezone": "UTC"}
+        assert "the zone your naive timestamps are in" in project and "appointments.starts_at" in project
+        assert "usage_event" not in result.sources_file.read_text()
 
 
 def _secret(example_service, query: str) -> str:

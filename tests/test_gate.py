@@ -621,6 +621,23 @@ def test_a_published_group_missing_from_the_person_key_relation_counts_no_one(so
     assert [(c, n) for c, n, _ in _fired(source, model, "k_anonymity")] == [("commune, tranche_age", 1)]
 
 
+def test_the_risk_report_of_eleven_rows_of_three_people_counts_three_people(source):
+    # the report publishes the gate's figures: in persons on the person-key relation, never in rows
+    from commons_assets.privacy.risk import PERSONS, french_summary, measure_risk
+
+    model = _per_person(source, "persons_risk", [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
+    risk = measure_risk(source, model)
+    assert (risk["rows"], risk["groups"], risk["smallest_group"], risk["counted_in"]) == (11, 1, 3, PERSONS)
+    assert (risk["prosecutor_risk_max"], risk["k_reached"]) == (round(1 / 3, 6), False)
+    assert risk["group_size_distribution"]["2-4"] == 1 and risk["group_size_distribution"]["11-19"] == 0
+    summary = french_summary("rdv", risk)
+    assert "11 lignes en 1 groupes ; le plus petit réunit 3 personnes distinctes" in summary
+    assert "(seuil k = 11 personnes NON atteint)" in summary
+    # the same rows counted as rows, as the report did before: one group of 11 that would have looked safe
+    as_rows = dataclasses.replace(model, spec=model.spec.model_copy(update={"person_key": None}), person_relation=None)
+    assert (measure_risk(source, as_rows)["smallest_group"], measure_risk(source, as_rows)["k_reached"]) == (11, True)
+
+
 _PERSON_CELLS = {"semaine": "public", "motif": "public", "nb_rendez_vous": "count"}
 
 
@@ -649,6 +666,11 @@ def test_an_aggregate_cell_is_measured_in_people_not_in_what_it_counts(source):
         "[small_cells] cells_persons: 1 cell(s) of nb_rendez_vous published for fewer than k=11 persons "
         "(usager_id of cells_upstream)"
     ]
+    from commons_assets.privacy.risk import measure_risk
+
+    # the risk report measures the same cells in persons: 3 for « papiers »; « caf » is a suppressed cell
+    risk = measure_risk(source, model)
+    assert (risk["groups"], risk["smallest_group"], risk["suppressed_cells"]) == (2, 3, 1)
 
 
 @pytest.mark.parametrize(

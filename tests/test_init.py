@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from commons_assets.scaffold import InitError, init_project, suggest_from_name
+from commons_assets.scaffold import (
+    Column,
+    InitError,
+    init_project,
+    service_time_settings,
+    suggest_event_roles,
+    suggest_from_name,
+)
 from tests.conftest import SOURCE_SCHEMA
 
 
@@ -71,6 +79,88 @@ def test_a_release_right_after_init_is_blocked_naming_unconfirmed_columns(projec
     assert "meta.privacy_suggested (direct_identifier) is only a suggestion" in done.stderr
     assert f"{yml}, table users, column email, by writing `privacy: direct_identifier`" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_init_writes_the_time_zones_and_nothing_that_would_describe_the_service(project):
+    text = (project.directory / "dbt_project.yml").read_text()
+    service = yaml.safe_load(text)["vars"]["service"]
+    # the demo's timestamps are all timestamptz: UTC is suggested, and the comment says why it barely matters
+    assert service == {"timezone": "Europe/Paris", "source_timezone": "UTC"}
+    assert "Every timestamp column of the schema is `timestamp with time zone`" in text
+    # name, producer, contact and description are the analyst's to write: a guess would be published
+    assert "add name, producer, contact" in text
+
+
+def test_the_demo_event_log_is_suggested_commented_out_never_declared(project):
+    text = project.sources_file.read_text()
+    [source] = yaml.safe_load(text)["sources"]
+    events = next(t for t in source["tables"] if t["name"] == "events")
+    # parsed, nothing is declared: the exemption report measures no table on init's guess
+    assert "meta" not in events and not any("usage_event" in c["meta"] for c in events["columns"])
+    assert "#   commons: {usage_events: true}" in text
+    # uncommented, the suggestion is the declaration service.usage_event_source() reads
+    uncommented = re.sub(r"# (meta:|  commons: |usage_event: )", r"\1", text)
+    [source] = yaml.safe_load(uncommented)["sources"]
+    events = next(t for t in source["tables"] if t["name"] == "events")
+    assert events["meta"] == {"commons": {"usage_events": True}}
+    roles = {c["name"]: c["meta"]["usage_event"] for c in events["columns"] if "usage_event" in c["meta"]}
+    assert roles == {"occurred_at": "time", "event_name": "name", "visitor_id": "visitor", "ip_address": "ip"}
+    # no other table of the demo looks like an event log
+    assert text.count("#   commons: {usage_events: true}") == 1
+
+
+def test_the_guide_shows_the_dbt_project_init_writes_with_only_the_description_added(project):
+    # the README's step 7 says « the project init wrote, with the description added »: so it must be
+    from tests.test_adoption_guide import STEPS
+
+    [shown] = [s.text for s in STEPS if s.kind == "file" and s.path.endswith("dbt_project.yml")]
+    name = yaml.safe_load(shown)["vars"]["service"]["name"]
+    written = (project.directory / "dbt_project.yml").read_text().replace(project.directory.name, "open_data")
+    lines = shown.splitlines()
+    # the description the analyst added: from `name:` to `homepage:`
+    start = lines.index(f"    name: {name}")
+    end = next(i for i, line in enumerate(lines) if line.startswith("    homepage: "))
+    assert "\n".join(lines[:start] + lines[end + 1 :]) + "\n" == written
+
+
+def _table(name: str, *columns: tuple[str, str]) -> list[Column]:
+    return [Column(name, column, data_type) for column, data_type in columns]
+
+
+TS, NAIVE = "timestamp with time zone", "timestamp(3) without time zone"
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        (_table("event_log", ("id", "bigint"), ("action", "text"), ("logged_at", TS), ("remote_addr", "text")),
+         {"event_log": {"logged_at": "time", "action": "name", "remote_addr": "ip"}}),
+        (_table("app_events", ("type", "character varying(40)"), ("created_at", NAIVE), ("anonymous_id", "uuid")),
+         {"app_events": {"created_at": "time", "type": "name", "anonymous_id": "visitor"}}),
+        (_table("logs", ("event_type", "text"), ("created_at", TS), ("occurred_at", TS), ("ip", "inet")),
+         {"logs": {"occurred_at": "time", "event_type": "name", "ip": "ip"}}),
+        # near misses: a timestamp and a type, but not an event table by its name; an event table without a name
+        # column; one without a timestamp
+        (_table("reports", ("category", "text"), ("created_at", TS)), {}),
+        (_table("events", ("payload", "jsonb"), ("created_at", TS)), {}),
+        (_table("events", ("event_name", "text"), ("day", "date")), {}),
+        (_table("prevention", ("type", "text"), ("created_at", TS)), {}),
+    ],
+)  # fmt: skip
+def test_a_table_is_suggested_as_an_event_log_by_its_name_and_shape(columns, expected):
+    assert suggest_event_roles(columns) == expected
+
+
+def test_naive_timestamps_ask_for_their_zone_and_name_the_columns():
+    columns = _table("rdv", *[(f"t{i}_at", NAIVE) for i in range(6)], ("created_at", TS))
+    text = service_time_settings(columns)
+    block = yaml.safe_load("vars:\n" + text)["vars"]["service"]
+    assert block == {"timezone": "Europe/Paris", "source_timezone": "UTC"}
+    flat = " ".join(line.strip("# ") for line in text.splitlines())
+    assert "the zone your naive timestamps are in. 6 column(s)" in flat
+    assert "rdv.t0_at, rdv.t1_at, rdv.t2_at, rdv.t3_at and 2 more" in flat
+    assert "No timestamp column" in service_time_settings(_table("x", ("d", "date")))
+    assert all(len(line) <= 120 for line in text.splitlines())
 
 
 def test_packages_yml_holds_no_path_of_this_machine(project):

@@ -49,6 +49,17 @@ def _counted(person_key: str = "", people=(1, 1, 2, 2)) -> str:
     return f"(select {count} from {_rows(people)})"
 
 
+def _fresh(week: str, *published_in: str) -> str:
+    """not_frozen() for a row of `week` (a SQL expression), the ledger's copy holding rows published in these
+    weeks (none: nothing published yet)."""
+    copy = (
+        "(values " + ", ".join(f"('{w}')" for w in published_in) + ") as copy(published_in_week)"
+        if published_in
+        else "(select null::text as published_in_week where false) as copy"
+    )
+    return "{{ commons_privacy.not_frozen(\"" + copy + "\", \"" + week + "\") }}"
+
+
 CASES = {
     "band_35": ("{{ commons_privacy.age_band(\"'1990-06-15'::date\", \"'2026-11-18'::date\") }}", "35-39"),
     "band_90_on_birthday": ("{{ commons_privacy.age_band(\"'1936-11-18'::date\", \"'2026-11-18'::date\") }}", "90+"),
@@ -119,6 +130,17 @@ CASES = {
     "small_count_persons_enough": (_counted(", 'person_id'", people=(1, 2, 3, 3)), 4),
     "ids_differ": ("({{ commons_privacy.release_scoped_id() }}) <> ({{ commons_privacy.release_scoped_id() }})", True),
     "id_length": ("length({{ commons_privacy.release_scoped_id() }})", 36),
+    # frozen weeks (the release is 2026-W47): a week up to the last one published is republished from the
+    # ledger's copy, never computed again; before the first release every row is computed, a null week included
+    "fresh_first_release": (_fresh("'2026-W40'"), True),
+    "fresh_first_release_null_week": (_fresh("null"), True),
+    "frozen_published_week": (_fresh("'2026-W46'", "2026-W45", "2026-W46"), False),
+    "frozen_earlier_week": (_fresh("'2025-W52'", "2026-W46"), False),
+    "fresh_next_week": (_fresh("'2026-W47'", "2026-W45", "2026-W46"), True),
+    "frozen_null_week": (_fresh("null", "2026-W46"), False),
+    # W47 republished after W49 was: the copy counts only up to the released week, so W47 is frozen, no later
+    "frozen_capped_at_the_released_week": (_fresh("'2026-W47'", "2026-W49"), False),
+    "fresh_after_the_released_week": (_fresh("'2026-W48'", "2026-W49"), True),
     # the plausibility tests' bounds (issue 12): the demo declares vars.service_life_start, the clock is
     # COMMONS_TODAY (2026-11-25 in the tests) and the end is exclusive, one day of tolerance after tomorrow
     "life_start": ("({{ commons_privacy.service_life_start() }})::text", "2020-01-01"),

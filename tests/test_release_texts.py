@@ -6,14 +6,15 @@ The whole release is read end to end in tests/test_release.py."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from commons_assets import french
-from commons_assets.privacy.policy import load_policy
-from commons_assets.privacy.risk import REPORT_KEYS, french_summary, risk_report
+from commons_assets.privacy.policy import PersonKeySpec, load_policy
+from commons_assets.privacy.risk import PERSONS, REPORT_KEYS, french_summary, risk_report
 from commons_assets.release.packaging import ISO_WEEK_PATTERN, commit_url, dataset_pages, readme, table_schema
 from commons_assets.service import Service, load_service
 
@@ -115,6 +116,43 @@ def test_an_aggregate_summary_counts_cells_never_a_sum_of_cells_as_people():
     assert "312 cases publiées ; la plus petite compte 12 visiteurs" in usage
     assert f"1{NNBSP}043 case(s) masquée(s)" in usage
     assert f"au plus 9,1{NNBSP}%" in usage
+
+
+def test_where_k_counts_persons_the_summary_says_persons_never_rows():
+    # 11 appointments of 3 people: the threshold and the smallest group are in persons, the rows stay rows
+    risk = {**RECORDS, "unit": "rendez-vous", "counted_in": PERSONS, "rows": 11, "groups": 1, "people_covered": 3,
+            "smallest_group": 3, "k_reached": False}  # fmt: skip
+    text = french_summary("rdv", risk)
+    assert "11 rendez-vous en 1 groupes ; le plus petit réunit 3 personnes distinctes" in text
+    assert "(seuil k = 11 personnes NON atteint)" in text
+    cells = french_summary("motifs", {**AGGREGATE, "unit": "rendez-vous", "counted_in": PERSONS})
+    assert "312 cases publiées ; la plus petite réunit 12 personnes distinctes (seuil k = 11 personnes" in cells
+    # without a person key nothing changes: the declared unit, never « personnes »
+    assert "personnes" not in french_summary("signalements", {**RECORDS, "counted_in": "signalements"})
+    entry = risk_report("2026-W47", COMMIT, {"rdv": 11}, {"rdv": risk})["jeux_de_donnees"]["rdv"]
+    assert entry["groupes_comptes_en"] == "personnes distinctes" and entry["plus_petit_groupe"] == 3
+
+
+def test_where_k_counts_persons_the_readme_promises_persons_not_rows(demo_policy):
+    records = next(m for m in demo_policy.published if m.spec.kind == "records")
+    aggregate = next(m for m in demo_policy.published if m.spec.kind == "aggregate")
+    key = PersonKeySpec(model="int_rows_with_their_person", column="usager_id")
+
+    def in_persons(model):
+        spec = model.spec.model_copy(update={"person_key": key})
+        return dataclasses.replace(model, spec=spec, person_relation=("intermediate", key.model))
+
+    policy = dataclasses.replace(demo_policy, published=tuple(
+        in_persons(m) if m in (records, aggregate) else m for m in demo_policy.published
+    ))  # fmt: skip
+    lines = {line.split("**")[1]: line for line in _demo_readme(policy).splitlines() if line.startswith("- **")}
+    assert f"au moins {records.spec.k} personnes distinctes (k-anonymat compté en personnes" in lines[records.dataset]
+    assert f"{records.spec.k} lignes" not in lines[records.dataset]
+    assert f"chaque case publiée compte au moins {aggregate.spec.k} personnes distinctes" in lines[aggregate.dataset]
+    # the same datasets without a person key keep their promise in rows
+    rows = {line.split("**")[1]: line for line in _demo_readme(demo_policy).splitlines() if line.startswith("- **")}
+    assert f"au moins {records.spec.k} lignes (k-anonymat)" in rows[records.dataset]
+    assert "personnes" not in rows[records.dataset] + rows[aggregate.dataset]
 
 
 # --- schema.json ----------------------------------------------------------------------------------------------

@@ -224,6 +224,15 @@ def test_a_project_without_a_service_block_has_no_declared_service_but_a_wrong_b
     (tmp_path / "dbt_project.yml").write_text("name: new_service\nvars: {service: {name: X, owners: [bob]}}\n")
     with pytest.raises(ServiceError, match=r"vars\.service\.owners"):
         declared_service(tmp_path)
+    # the block init writes, time zones only: not described yet, yet a misspelt zone is named at once
+    (tmp_path / "dbt_project.yml").write_text(
+        "vars: {service: {timezone: Europe/Paris, source_timezone: UTC}}\n"
+    )
+    assert declared_service(tmp_path) is None
+    (tmp_path / "dbt_project.yml").write_text("vars: {service: {timezone: Europe/Paris, source_timezone: Paris}}\n")
+    with pytest.raises(ServiceError, match=r"vars\.service\.source_timezone: .*unknown time zone") as raised:
+        declared_service(tmp_path)
+    assert "vars.service.name" not in str(raised.value)
 
 
 # --- the declared event source (meta.commons.usage_events, meta.usage_event roles) ----------------------------

@@ -8,7 +8,7 @@ import dagster as dg
 
 from commons_assets.ledger import ensure_ledger, release_ids_relation
 from commons_assets.partitions import weekly_partitions
-from commons_assets.privacy.gate import gate_findings
+from commons_assets.privacy.gate import gate_findings, person_key_problems
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.privacy.risk import measure_risk
 from commons_assets.warehouse import WarehouseResource
@@ -70,8 +70,10 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         manifest = run_manifest(project_dir, context.run.run_id)
         findings = gate_findings(warehouse.info(), model, policy, release_ids_relation(), manifest, project_dir)
         with warehouse.connect() as conn:
-            risk = measure_risk(conn, model)
-        smallest = risk["smallest_group"]
+            # in persons with a person key, as the gate measured it; none when that relation is unusable (the
+            # findings already say why), rather than a crash of the check
+            risk = None if person_key_problems(conn, model) else measure_risk(conn, model)
+        smallest = risk["smallest_group"] if risk else None
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -85,7 +87,7 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
                 **({"smallest_group": dg.MetadataValue.int(smallest)} if smallest is not None else {}),
                 # the whole measurement (sizes and shares, never a value): the export of the same run writes it
                 # into the privacy report rather than measuring the table it checked again (gate_risks)
-                RISK_METADATA: dg.MetadataValue.json(risk),
+                **({RISK_METADATA: dg.MetadataValue.json(risk)} if risk is not None else {}),
             },
         )
 

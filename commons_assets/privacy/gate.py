@@ -185,18 +185,21 @@ def person_key_problems(conn, model: PublishedModel) -> list[Finding]:
     ]
 
 
-def person_key_rules(model: PublishedModel) -> list[Rule]:
-    """With a person key: each published group (records: a combination of quasi-identifiers; aggregates: a
-    cell with a published count) stands for at least k distinct persons, measured on the person-key relation,
-    which is never published, grouped like the published table. A published group missing from that relation
-    counts 0 persons (fail closed); for records, a group whose row count differs between the two means the
-    relation does not hold the published rows, which blocks too."""
+def persons_per_group(model: PublishedModel, batch: sql.Composable | None = None) -> sql.Composable | None:
+    """One row per published group with a person key: the group's columns (under the published names), then
+    `published` (its rows in `batch`; aggregates: its cells with a count shown), `upstream` (its rows in the
+    person-key relation) and `persons` (distinct persons there). Records group by their quasi-identifiers (none:
+    the whole table, one row), aggregates by every column but the counts. A group absent from the relation has 0
+    persons; a row with `published` = 0 is a group of the relation that the published table does not hold.
+    `batch` is the published table (default: the GX batch placeholder of the gate's rules).
+
+    The gate's person rules and the risk report (privacy/risk.py) both read this query, so the figures published
+    beside a release are the very ones the gate decided on. None without a (resolved) person key."""
     key = model.spec.person_key
     if key is None or model.person_relation is None:
-        return []
+        return None
+    batch = _BATCH_SQL if batch is None else batch
     groups = model.group_columns
-    if model.spec.kind == "records" and not groups:
-        return []
     # Both sides as text under the published names, so that a type difference between them cannot fail the
     # union; `group by` takes nulls as equal, as the published groups do.
     keys = sql.SQL("").join(sql.SQL("{c}::text as {c}, ").format(c=sql.Identifier(c)) for c in groups)
@@ -212,7 +215,7 @@ def person_key_rules(model: PublishedModel) -> list[Rule]:
         shown = sql.SQL("count(*) filter (where {})").format(
             sql.SQL(" or ").join(sql.SQL("{} is not null").format(sql.Identifier(c)) for c in model.spec.count_columns)
         )
-    measured = sql.SQL(
+    return sql.SQL(
         "select {outer_keys}sum(published) as published, sum(upstream) as upstream, sum(persons) as persons from ("
         "select {keys}{shown} as published, 0 as upstream, 0 as persons from {batch} {grouped} "
         "union all "
@@ -220,11 +223,26 @@ def person_key_rules(model: PublishedModel) -> list[Rule]:
         "from {relation} {upstream_grouped}"
         ") as u {outer_grouped}"
     ).format(
-        outer_keys=outer_keys, keys=keys, upstream_keys=upstream_keys, shown=shown, batch=_BATCH_SQL,
+        outer_keys=outer_keys, keys=keys, upstream_keys=upstream_keys, shown=shown, batch=batch,
         grouped=grouped, upstream_grouped=upstream_grouped,
         person=sql.Identifier(key.column), relation=sql.Identifier(*model.person_relation),
-        outer_grouped=sql.SQL("group by {}").format(_ids(groups)) if groups else sql.SQL(""),
+        outer_grouped=grouped,
     )
+
+
+def person_key_rules(model: PublishedModel) -> list[Rule]:
+    """With a person key: each published group (records: a combination of quasi-identifiers; aggregates: a
+    cell with a published count) stands for at least k distinct persons, measured on the person-key relation,
+    which is never published, grouped like the published table (persons_per_group). A published group missing
+    from that relation counts 0 persons (fail closed); for records, a group whose row count differs between the
+    two means the relation does not hold the published rows, which blocks too."""
+    key = model.spec.person_key
+    measured = persons_per_group(model)
+    if key is None or measured is None:
+        return []
+    groups = model.group_columns
+    if model.spec.kind == "records" and not groups:
+        return []
     name = ", ".join(groups) if model.spec.kind == "records" else ", ".join(model.spec.count_columns)
     check = "k_anonymity" if model.spec.kind == "records" else "small_cells"
     what = (

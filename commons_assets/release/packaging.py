@@ -241,13 +241,30 @@ def datapackage(
 
 
 def _k_sentence(model: PublishedModel) -> str:
-    qis = ", ".join(f"`{q}`" for q in model.spec.quasi_identifiers)
+    """What k guarantees, in the unit the gate counts it in: rows, or distinct persons with a person key
+    (« au moins 11 lignes » would be true there, but less than what is guaranteed)."""
+    in_persons = model.spec.person_key is not None
     if model.spec.kind == "records":
+        qis = ", ".join(f"`{q}`" for q in model.spec.quasi_identifiers)
+        if in_persons:
+            return (
+                f"une ligne par enregistrement ; chaque combinaison de quasi-identifiants ({qis}) est partagée par "
+                f"au moins {model.spec.k} personnes distinctes (k-anonymat compté en personnes : une même personne "
+                "peut avoir plusieurs lignes, elle ne compte qu'une fois par combinaison)"
+            )
         return (
             f"une ligne par enregistrement ; chaque combinaison de quasi-identifiants ({qis}) est partagée par "
             f"au moins {model.spec.k} lignes (k-anonymat)"
         )
-    return f"comptages par {qis} ; aucune valeur publiée n'est inférieure à {model.spec.k} (secret statistique)"
+    # an aggregate that declares no quasi-identifier is counted by every column but its counts
+    cells = ", ".join(f"`{c}`" for c in model.spec.quasi_identifiers or model.group_columns)
+    if in_persons:
+        return (
+            f"comptages par {cells} ; chaque case publiée compte au moins {model.spec.k} personnes distinctes et "
+            f"aucune valeur publiée n'est inférieure à {model.spec.k} ; les autres cases sont vides (secret "
+            "statistique)"
+        )
+    return f"comptages par {cells} ; aucune valeur publiée n'est inférieure à {model.spec.k} (secret statistique)"
 
 
 def _contact_link(contact: str) -> str:

@@ -27,17 +27,6 @@ published as (
     select * from {{ ref('stg_ledger__published_reports') }}
 ),
 
--- the last week already published: it and every earlier week are frozen
--- (null before the first release: least() per row, as it ignores nulls)
-frozen_until as (
-    select
-        max(least(
-            published_in_week,
-            {{ commons_privacy.release_week_label() }}
-        )) as frozen_week
-    from published
-),
-
 recoded as (
     select
         report_id,
@@ -64,13 +53,11 @@ diverse as (
     from k_anonymous
 ),
 
+-- only the weeks no release has published yet: the others are frozen
 fresh as (
     select diverse.*
     from diverse
-    cross join frozen_until
-    where
-        frozen_until.frozen_week is null
-        or diverse.created_week > frozen_until.frozen_week
+    where {{ commons_privacy.not_frozen('published', 'diverse.created_week') }}
 ),
 
 frozen as (

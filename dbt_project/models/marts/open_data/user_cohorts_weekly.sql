@@ -18,17 +18,6 @@ published as (
     select * from {{ ref('stg_ledger__published_user_cohorts') }}
 ),
 
--- the last week already published: it and every earlier week are frozen
--- (null before the first release: least() per row, as it ignores nulls)
-frozen_until as (
-    select
-        max(least(
-            published_in_week,
-            {{ commons_privacy.release_week_label() }}
-        )) as frozen_week
-    from published
-),
-
 recoded as (
     select
         signup_week,
@@ -57,13 +46,10 @@ fresh as (
         counted.departement_code,
         counted.user_count as nombre_usagers
     from counted
-    cross join frozen_until
     where
         counted.user_count >= {{ k }}
-        and (
-            frozen_until.frozen_week is null
-            or counted.signup_week > frozen_until.frozen_week
-        )
+        -- only the weeks no release has published yet: the others are frozen
+        and {{ commons_privacy.not_frozen('published', 'counted.signup_week') }}
 ),
 
 final as (
