@@ -162,7 +162,7 @@ def _preflight(info, week: str, target: str | None, publish: bool, republish: bo
     older than the last one published. Returns the target as the job is given it."""
     import psycopg
 
-    from commons_assets.ledger import ledger_schema
+    from commons_assets.ledger import last_published_week
     from commons_assets.release.assets import refuse_older_week
     from commons_assets.release.targets import check_folder_target
 
@@ -182,10 +182,7 @@ def _preflight(info, week: str, target: str | None, publish: bool, republish: bo
         if target == DATAGOUV_TARGET:
             return target  # the publisher asks the portal itself, before uploading anything
         where = str(check_folder_target(Path(target) if target else settings.releases_dir))
-        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
-        if ledger is not None:
-            (last,) = conn.execute(f"select max(week) from {ledger} where target = %s", (where,)).fetchone()
-            refuse_older_week(week, last, where, republish)
+        refuse_older_week(week, last_published_week(conn, target=where), where, republish)
     return where
 
 
@@ -201,16 +198,10 @@ def _published_by_run(info, week: str, since: dt.datetime) -> list[str]:
     the steps reported."""
     import psycopg
 
-    from commons_assets.ledger import ledger_schema
+    from commons_assets.ledger import published_by_run
 
     with psycopg.connect(info.conninfo(), autocommit=True) as conn:
-        (ledger,) = conn.execute("select to_regclass(%s)", (f'"{ledger_schema()}".releases',)).fetchone()
-        if ledger is None:
-            return []
-        rows = conn.execute(
-            f"select distinct target from {ledger} where week = %s and published_at >= %s", (week, since)
-        ).fetchall()
-    return sorted(target for (target,) in rows)
+        return published_by_run(conn, week=week, since=since)
 
 
 def _report(result, week: str, publish: bool, published: list[str]) -> int:
@@ -237,7 +228,8 @@ def _report(result, week: str, publish: bool, published: list[str]) -> int:
         for failure in facts.failures:
             print(f"  failed step {failure.step}: {failure.message}", file=sys.stderr)
         if code == EXIT_BUG:
-            print("  (an unexpected error: a bug, please report it with the run's log)", file=sys.stderr)
+            print("  (an unexpected error: a bug, please report it with the run's log, which holds its traceback)",
+                  file=sys.stderr)
         return code
     if not publish:
         print(f"validation of {week} passed: every published model passes the privacy gate (run {result.run_id}).")

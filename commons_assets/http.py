@@ -32,6 +32,8 @@ import requests
 import tenacity
 import urllib3
 
+from commons_assets.errors import CommonsError
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
@@ -73,8 +75,10 @@ _URLLIB3_FILTER = _RedactingFilter()
 logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_FILTER)
 
 
-class HttpError(RuntimeError):
-    """A call failed for good. The message is redacted and names the call (`METHOD /path`)."""
+class HttpError(CommonsError, RuntimeError):
+    """A call failed for good (a server refused, or stayed unreachable until the attempts or the deadline ran
+    out): something a person checks or retries, not a bug. The message is redacted and names the call
+    (`METHOD /path`)."""
 
 
 class Refused(HttpError):

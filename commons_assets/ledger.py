@@ -26,6 +26,7 @@ read here (dbt also reads `published_feature_usage` back, as the source `ledger`
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator
 
@@ -45,8 +46,9 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RELATION = re.compile(r'^(?:"[^"]+"|[a-z_][a-z0-9_]*)\.(?:"[^"]+"|[a-z_][a-z0-9_]*)$')
 
 
-def ledger_schema() -> str:
-    return f"{get_settings().dbt_target_schema}_ledger"
+def ledger_schema(dbt_schema: str | None = None) -> str:
+    """The ledger's schema beside the dbt schemas (`<COMMONS_DBT_SCHEMA>_ledger`), or beside `dbt_schema`'s."""
+    return f"{dbt_schema or get_settings().dbt_target_schema}_ledger"
 
 
 def ensure_ledger(conn, usage: list | None = None) -> str:
@@ -311,13 +313,36 @@ def published_checksums(conn, *, week: str, target: str) -> dict[str, str]:
     return dict(rows)
 
 
+def _existing(conn, table: str) -> sql.Identifier | None:
+    """The ledger table `table`, quoted, if it exists; None before the ledger is created. For the reads that must
+    not create it: a command's checks before any work, a verdict after a run that may have failed early."""
+    relation = sql.Identifier(ledger_schema(), table)
+    (found,) = conn.execute("select to_regclass(%s) is not null", (relation.as_string(conn),)).fetchone()
+    return relation if found else None
+
+
 def last_published_week(conn, *, target: str) -> str | None:
     """The latest week published to `target` (ISO labels sort as weeks), None before the first release."""
-    schema = sql.Identifier(ensure_ledger(conn))
+    releases = _existing(conn, RELEASES_TABLE)
+    if releases is None:
+        return None
     (week,) = conn.execute(
-        sql.SQL("select max(week) from {s}.releases where target = %s").format(s=schema), (target,)
+        sql.SQL("select max(week) from {t} where target = %s").format(t=releases), (target,)
     ).fetchone()
     return week
+
+
+def published_by_run(conn, *, week: str, since: dt.datetime) -> list[str]:
+    """The targets the ledger recorded `week` in at or after `since` (the start of a run, by the warehouse's
+    clock, which stamps the rows), sorted; empty when nothing was recorded or there is no ledger yet."""
+    releases = _existing(conn, RELEASES_TABLE)
+    if releases is None:
+        return []
+    rows = conn.execute(
+        sql.SQL("select distinct target from {t} where week = %s and published_at >= %s").format(t=releases),
+        (week, since),
+    ).fetchall()
+    return sorted(target for (target,) in rows)
 
 
 def record_published_usage(conn: psycopg.Connection, *, ledger_schema: str, usage, week: str) -> int:
@@ -364,18 +389,19 @@ def reset_usage_history(conn: psycopg.Connection, *, dbt_schema: str) -> None:
     conn.execute(
         sql.SQL("drop table if exists {}").format(sql.Identifier(f"{dbt_schema}_intermediate", COUNTED_MODEL))
     )
+    schema = ledger_schema(dbt_schema)
     ledger = conn.execute(
         "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
-        (f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE),
+        (schema, FROZEN_USAGE_TABLE),
     ).fetchone()
     if ledger:
-        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", FROZEN_USAGE_TABLE)))
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, FROZEN_USAGE_TABLE)))
     # what the last release published of each model: its weeks would be republished as frozen
     for (table,) in conn.execute(
         "select table_name from information_schema.tables where table_schema = %s and table_name like %s",
-        (f"{dbt_schema}_ledger", PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
+        (schema, PUBLISHED_ROWS_PREFIX.replace("_", "\\_") + "%"),
     ).fetchall():
-        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(f"{dbt_schema}_ledger", table)))
+        conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, table)))
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -62,6 +63,13 @@ class Settings(BaseSettings):
     # How long a run waits for the warehouse's release lock held by another run before it gives up: a weekly
     # release takes minutes, so a schedule that meets a CLI run waits for it rather than failing at once.
     release_lock_wait_s: float = _env("COMMONS_RELEASE_LOCK_WAIT_S", default=900, ge=0)
+    # dbt's own variable, read here too: dagster-dbt writes each build's compiled project under it, where the
+    # gate's lineage reads this run's compiled SQL. Relative to the dbt project, as dbt reads it.
+    dbt_target_path: Path | None = _env("DBT_TARGET_PATH", default=None)
+    # Tests only: a run stops for ever at this stage, after writing the pause file, so that a test can kill it
+    # there (release/lock.py `pause_for_tests`).
+    test_pause_at: Literal["dbt", "gate", "export", "publication"] | None = _env("COMMONS_TEST_PAUSE_AT", default=None)
+    test_pause_file: Path | None = _env("COMMONS_TEST_PAUSE_FILE", default=None)
 
     matomo_url: str | None = _env("MATOMO_URL", default=None)
     matomo_site_id: str | None = _env("MATOMO_SITE_ID", default=None)
@@ -117,6 +125,11 @@ class Settings(BaseSettings):
         from commons_assets.week import publishing_timezone
 
         return dt.datetime.now(ZoneInfo(publishing_timezone())).date()
+
+    def dbt_target_dir(self, project_dir: Path) -> Path:
+        """DBT_TARGET_PATH (default `target`) as dbt resolves it for the project in `project_dir`."""
+        target = self.dbt_target_path or Path("target")
+        return target if target.is_absolute() else project_dir / target
 
     @property
     def export_staging_dir(self) -> Path:

@@ -28,8 +28,11 @@ FIRST_WEEK = "2024-W01"
 # Dagster partition keys: the ISO 8601 week date of the Monday. Dagster parses keys with strptime, which reads an
 # ISO week only with its weekday (%u), hence the `-1`: the UI then shows 2026-W47-1, not a Monday's date.
 PARTITION_KEY_FORMAT = "%G-W%V-%u"
-_ISO_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
-_PARTITION_KEY = re.compile(r"^(\d{4})-W(\d{2})-1$")
+# An ISO week label, for the readers' and the databases' checks (Table Schema's `pattern`, a table's `check`):
+# ASCII digits only, as PostgreSQL's and JSON Schema's regexes read them.
+ISO_WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
+_ISO_LABEL = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
+_PARTITION_KEY = re.compile(r"^([0-9]{4})-W([0-9]{2})-1$")
 
 
 def publishing_timezone() -> str:
@@ -122,6 +125,11 @@ class Week:
     def label(self) -> str:
         year, number, _ = self.monday.isocalendar()
         return f"{year}-W{number:02d}"
+
+    @property
+    def number(self) -> int:
+        """The ISO week number, 1 to 53 (47 for 2026-W47)."""
+        return self.monday.isocalendar()[1]
 
     @property
     def partition_key(self) -> str:

@@ -111,6 +111,28 @@ def test_the_benchmark_never_imports_the_cli():
             assert not any(n == "commons_assets.cli" for n in names), f"{path.name} imports the CLI"
 
 
+def test_a_portal_or_tracker_that_fails_for_good_is_an_error_to_act_on_not_a_bug(monkeypatch, capsys):
+    from commons_assets.http import GaveUp, HttpError
+    from commons_assets.release.datagouv import DatagouvError
+    from commons_assets.release.outcome import EXIT_ERROR, RunFacts, StepFailure, verdict
+    from commons_assets.usage.matomo import MatomoError
+
+    for kind in (HttpError, GaveUp, MatomoError, DatagouvError):
+        assert issubclass(kind, CommonsError), kind
+    # a step of the run that raised one, unwrapped: the run's verdict is 1, as for a setting
+    failure = StepFailure("release_publication", "GaveUp", "GET /api/1/me/: HTTP 503")
+    failed = RunFacts(failures=[failure], success=False)
+    assert verdict(failed) == EXIT_ERROR
+
+    def unreachable(*args, **kwargs):
+        raise GaveUp("GET /api/1/me/: gave up after 5 attempts", attempts=5, reason="HTTP 503", next_delay=None)
+
+    monkeypatch.setattr(warehouse, "resolve", unreachable)
+    assert cli.main(["warehouse", "url"]) == 1
+    err = capsys.readouterr().err
+    assert err == "commons-assets: GET /api/1/me/: gave up after 5 attempts\n"
+
+
 def test_each_gate_finding_is_printed_on_one_line_even_when_its_message_holds_a_semicolon():
     # the gate joins its findings with "; ", and some messages hold "; " themselves (release_id_shape's advice)
     description = (

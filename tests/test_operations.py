@@ -110,6 +110,72 @@ def test_a_target_that_is_a_file_or_under_one_or_not_writable_is_refused(tmp_pat
         check_folder_target(tmp_path)
 
 
+# ----------------------------------------------------------------------------------------- run log
+
+
+def _run_log_of(error: Exception) -> str:
+    import dagster as dg
+
+    from commons_assets.release.outcome import render_event_log
+
+    @dg.op
+    def release_export_probe():
+        _raise_it(error)
+
+    @dg.job
+    def probe():
+        release_export_probe()
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = probe.execute_in_process(instance=instance, raise_on_error=False)
+    return render_event_log(instance.all_logs(result.run_id))
+
+
+def _raise_it(error: Exception) -> None:
+    raise error
+
+
+def test_a_bugs_run_log_holds_its_traceback_but_no_more_of_its_message_than_the_summary():
+    log = _run_log_of(psycopg.errors.UniqueViolation("duplicate key\nDETAIL: Key (email)=(jeanne@exemple.fr) exists"))
+    assert "Traceback of UniqueViolation: duplicate key" in log
+    assert "in _raise_it" in log and "raise error" in log  # the frame that raised, as the CLI asks to report
+    assert "jeanne@exemple.fr" not in log  # a database error's detail can quote a row's values
+
+
+def test_an_error_a_person_fixes_is_one_line_in_the_run_log():
+    log = _run_log_of(ReleaseRefused("every dataset of 2024-W02 is empty: pass --allow-empty"))
+    assert "every dataset of 2024-W02 is empty" in log
+    assert "Traceback" not in log and "_raise_it" not in log
+
+
+# ------------------------------------------------------------------------------------- risk, once
+
+
+def test_the_export_takes_the_risk_the_gate_of_its_run_measured_for_each_model_that_passed(manifest):
+    import dagster as dg
+
+    from commons_assets.privacy.checks import GATE_CHECK_NAME, RISK_METADATA, gate_risks
+    from commons_assets.privacy.policy import load_policy
+
+    demo_policy = load_policy(manifest)
+
+    first, second = demo_policy.published[:2]
+    keys = {m.name: dg.AssetKey(["open_data", m.name]) for m in demo_policy.published}
+
+    def evaluation(model, passed=True, name=GATE_CHECK_NAME, risk=None):
+        metadata = {RISK_METADATA: dg.MetadataValue.json(risk)} if risk is not None else {}
+        return dg.AssetCheckEvaluation(asset_key=keys[model.name], check_name=name, passed=passed, metadata=metadata)
+
+    measured = {"smallest_group": 12, "k_reached": True, "group_size_distribution": {"1": 0, "11-19": 3}}
+    evaluations = [
+        evaluation(first, risk=measured),
+        evaluation(second, passed=False, risk={"smallest_group": 2}),  # a blocked gate is no measure to publish
+        evaluation(second, name="another_check", risk={"smallest_group": 40}),
+    ]
+    assert gate_risks(evaluations, keys, demo_policy) == {first.dataset: measured}
+    assert gate_risks([evaluation(first)], keys, demo_policy) == {}  # a gate that recorded none: measured again
+
+
 # ----------------------------------------------------------------------------------------- verdict
 
 

@@ -330,3 +330,37 @@ def test_frictionless_checks_the_published_schemas_constraints_as_a_reuser_runs_
     assert not report.valid
     assert {e[0] for e in report.flatten(["type"])} <= {"constraint-error", "hash-count", "byte-count"}
     assert ["constraint-error"] in report.flatten(["type"])
+
+
+def test_the_privacy_report_is_what_the_gate_measured_in_the_same_run(release_output, release, db, manifest, tmp_path,
+                                                                       monkeypatch):
+    import dagster as dg
+
+    from commons_assets.privacy.checks import RISK_METADATA
+    from commons_assets.privacy.policy import load_policy
+    from commons_assets.privacy.risk import report_entry
+    from commons_assets.release import export
+
+    result, target = release_output
+    run_id = re.search(r"\(run ([0-9a-f-]{36})\)", result.stdout).group(1)
+    policy = load_policy(manifest)
+    datasets = {m.name: m.dataset for m in policy.published}
+    events = dg.DagsterInstance.get().all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    measured = {
+        datasets[data.asset_key.path[-1]]: data.metadata[RISK_METADATA].value
+        for data in (e.dagster_event.event_specific_data for e in events)
+        if RISK_METADATA in data.metadata
+    }
+    assert set(measured) == DATASETS
+    report = json.loads((target / DEMO_WEEK / "rapport-confidentialite.json").read_text(encoding="utf-8"))
+    expected = {dataset: report_entry(risk) for dataset, risk in measured.items()}
+    assert report["jeux_de_donnees"] == json.loads(json.dumps(expected))
+
+    # given the gate's measurement, the export does not measure the tables again
+    def measured_again(conn, model):
+        raise AssertionError(f"{model.name} measured a second time")
+
+    monkeypatch.setattr(export, "measure_risk", measured_again)
+    (tmp_path / DEMO_WEEK).mkdir()
+    _, risks = export.export_release(db, policy, tmp_path / DEMO_WEEK, DEMO_WEEK, risks=measured)
+    assert risks == measured

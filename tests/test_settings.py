@@ -54,7 +54,7 @@ def test_the_environment_is_read_at_each_call(clean_env):
 @pytest.mark.parametrize(
     "variable, value",
     [("COMMONS_SOURCE_SCHEMA", "Service"), ("COMMONS_DBT_SCHEMA", "drop table"), ("COMMONS_MATOMO_SCHEMA", "1x"),
-     ("COMMONS_WAREHOUSE_PORT", "70000"), ("COMMONS_TODAY", "25/11/2026")],
+     ("COMMONS_WAREHOUSE_PORT", "70000"), ("COMMONS_TODAY", "25/11/2026"), ("COMMONS_TEST_PAUSE_AT", "gates")],
 )
 def test_an_invalid_value_is_a_settings_error_naming_the_variable(clean_env, variable, value):
     clean_env.setenv(variable, value)
@@ -119,3 +119,61 @@ def test_a_folder_without_dbt_project_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(tmp_path))
     with pytest.raises(ManifestError, match=r"not a dbt project.*commons-assets init"):
         service_project_dir()
+
+
+def test_dbt_target_path_is_read_as_dbt_reads_it_relative_to_the_project(clean_env, tmp_path):
+    project = tmp_path / "service"
+    assert get_settings().dbt_target_dir(project) == project / "target"
+    clean_env.setenv("DBT_TARGET_PATH", "build/target")
+    assert get_settings().dbt_target_dir(project) == project / "build" / "target"
+    clean_env.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))
+    assert get_settings().dbt_target_dir(project) == tmp_path / "elsewhere"
+
+
+def test_the_lineage_finds_the_runs_compiled_manifest_under_dbt_target_path(clean_env, tmp_path):
+    from commons_assets.privacy.lineage import run_manifest
+
+    run_id = "0123456789abcdef"
+    built = tmp_path / "elsewhere" / f"dbt_models-{run_id[:7]}-x1y2z3"
+    built.mkdir(parents=True)
+    (built / "manifest.json").write_text('{"nodes": {"model.a": {}}}')
+    assert run_manifest(tmp_path / "service", run_id) is None  # not under the project's target/
+    clean_env.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))
+    assert run_manifest(tmp_path / "service", run_id) == {"nodes": {"model.a": {}}}
+    assert run_manifest(tmp_path / "service", "fedcba9876543210") is None  # another run's
+
+
+class _Paused(Exception):
+    pass
+
+
+def test_the_test_pause_hook_stops_only_at_its_stage_and_writes_its_file(clean_env, tmp_path):
+    from commons_assets.release import lock
+
+    def _sleep(seconds):
+        raise _Paused  # the hook would sleep for ever: stop it at its first sleep
+
+    clean_env.setattr(lock.time, "sleep", _sleep)
+    marker = tmp_path / "paused"
+    lock.pause_for_tests("gate")  # unset: never pauses
+    clean_env.setenv("COMMONS_TEST_PAUSE_AT", "gate")
+    clean_env.setenv("COMMONS_TEST_PAUSE_FILE", str(marker))
+    lock.pause_for_tests("export")
+    assert not marker.exists()
+    with pytest.raises(_Paused):
+        lock.pause_for_tests("gate")
+    assert marker.read_text().split()[1] == "gate"
+
+
+def test_the_manifest_is_parsed_where_it_is_loaded_from_whatever_dbt_target_path_says(monkeypatch, tmp_path):
+    import shutil
+
+    from commons_assets.dbt.project import ensure_manifest, load_manifest
+
+    project = tmp_path / "service"
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))  # a person's own setting for their dbt
+    assert ensure_manifest() == project / "target" / "manifest.json"
+    assert load_manifest()["nodes"]
+    assert not (tmp_path / "elsewhere" / "manifest.json").exists()

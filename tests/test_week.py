@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from commons_assets.errors import CommonsError, SettingsError, WeekError
-from commons_assets.week import Week, publishing_timezone, releasable_week
+from commons_assets.week import ISO_WEEK_PATTERN, Week, publishing_timezone, releasable_week
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -26,7 +26,9 @@ def test_the_iso_year_differs_from_the_calendar_year_around_new_year():
     assert Week.parse("2026-W53").next().label == "2027-W01"
 
 
-@pytest.mark.parametrize("bad", ["2026-47", "2026W47", "W47", "2026-W5", "2026-W54", "2025-W53", "next week", ""])
+@pytest.mark.parametrize(
+    "bad", ["2026-47", "2026W47", "W47", "2026-W5", "2026-W54", "2025-W53", "next week", "", "٢٠٢٦-W47"]
+)
 def test_malformed_or_impossible_labels_are_week_errors(bad):
     with pytest.raises(WeekError):
         Week.parse(bad)
@@ -171,3 +173,14 @@ def test_an_unknown_zone_is_one_clear_error_naming_the_var(tmp_path, monkeypatch
     monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(_project(tmp_path, "    timezone: Paris/Europe\n")))
     with pytest.raises(SettingsError, match=r"vars\.service\.timezone 'Paris/Europe' is not a time zone"):
         publishing_timezone()
+
+
+def test_the_week_number_and_the_label_pattern_readers_check_agree_with_parse():
+    import re
+
+    assert Week.parse("2026-W07").number == 7 and Week.parse("2026-W53").number == 53
+    assert Week.parse("2026-W01").number == 1  # its Monday is in December 2025
+    for label in ("2026-W01", "2026-W47", "2026-W53"):
+        assert re.match(ISO_WEEK_PATTERN, Week.parse(label).label)
+    for bad in ("2026-W5", "2026W47", "٢٠٢٦-W47"):  # ASCII digits only, as PostgreSQL's regexes read them
+        assert not re.match(ISO_WEEK_PATTERN, bad)

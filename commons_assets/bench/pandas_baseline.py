@@ -33,7 +33,8 @@ def _pandas_cmd(info, schema: str, monday: dt.date, k: int, out_dir: Path) -> li
 
 
 def _iso_week(ts) -> object:
-    """'2026-W47' labels of a tz-aware datetime Series, in the service time zone (as the models' to_iso_week)."""
+    """'2026-W47' labels of a tz-aware datetime Series, in the service time zone (as the models' to_iso_week).
+    Vectorised, as a naive pandas job would write it, rather than Week per value: millions of rows."""
     local = ts.dt.tz_convert(TIMEZONE)
     iso = local.dt.isocalendar()
     return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
@@ -59,14 +60,18 @@ def pandas_baseline(url: str, schema: str, monday: str, k: int, out: str, catalo
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     week_end = pd.Timestamp(Week(dt.date.fromisoformat(monday)).end_at)
+    from psycopg import sql
+
     engine = sa.create_engine(url)
+    # SQLAlchemy takes text: the schema is quoted by psycopg.sql, then written out
+    source = sql.Identifier(schema).as_string()
     with engine.connect() as conn:
-        users = pd.read_sql(f'select * from "{schema}".users', conn)
-        reports = pd.read_sql(f'select * from "{schema}".reports', conn)
-        categories = pd.read_sql(f'select * from "{schema}".categories', conn)
-        communes = pd.read_sql(f'select * from "{schema}".communes', conn)  # noqa: F841 (read, as a naive job does)
+        users = pd.read_sql(f"select * from {source}.users", conn)
+        reports = pd.read_sql(f"select * from {source}.reports", conn)
+        categories = pd.read_sql(f"select * from {source}.categories", conn)
+        communes = pd.read_sql(f"select * from {source}.communes", conn)  # noqa: F841 (read, as a naive job does)
         events = pd.read_sql(
-            f'select event_id, event_name, occurred_at, visitor_id, session_id from "{schema}".events', conn
+            f"select event_id, event_name, occurred_at, visitor_id, session_id from {source}.events", conn
         )
     engine.dispose()
     for frame, column in ((users, "created_at"), (reports, "created_at"), (events, "occurred_at")):

@@ -114,8 +114,11 @@ def ensure_manifest(project_dir: Path | None = None) -> Path:
         dbt = _dbt_executable()
         if _packages_missing(project_dir):
             _run_dbt(dbt, "deps", project_dir)
+        # the manifest goes where everything loads it from, whatever DBT_TARGET_PATH says (dagster-dbt's own
+        # builds go under DBT_TARGET_PATH, where the lineage reads them)
+        command = [str(dbt), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
         result = subprocess.run(
-            [str(dbt), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+            [*command, "--target-path", str(manifest.parent)],
             capture_output=True,
             text=True,
             env={**os.environ, **dbt_package_env()},

@@ -676,9 +676,9 @@ def _insert_users(cur, s: sql.Identifier, params: dict) -> None:
 def _users_before_day(cur, s: sql.Identifier, period: Period) -> list[int]:
     """For each day of the period, how many users signed up before it began (user ids are in sign-up order)."""
     cur.execute(
-        sql.SQL(
-            f"select (created_at at time zone '{TIMEZONE}')::date as day, count(*) from {{}}.users group by 1"
-        ).format(s)
+        sql.SQL("select (created_at at time zone {tz})::date as day, count(*) from {s}.users group by 1").format(
+            tz=sql.Literal(TIMEZONE), s=s
+        )
     )
     per_day = dict(cur.fetchall())
     out, acc = [], 0

@@ -14,6 +14,20 @@ from commons_assets.privacy.risk import measure_risk
 from commons_assets.warehouse import WarehouseResource
 
 GATE_CHECK_NAME = "privacy_gate"
+RISK_METADATA = "privacy_report"
+
+
+def gate_risks(evaluations, model_keys: dict[str, dg.AssetKey], policy: Policy) -> dict[str, dict]:
+    """{dataset: risk measurement} that the gate checks recorded among `evaluations` (the AssetCheckEvaluations
+    of one run), for the published models whose gate passed; a model without one is absent."""
+    by_key = {dg.AssetCheckKey(model_keys[m.name], GATE_CHECK_NAME): m.dataset for m in policy.published}
+    risks = {}
+    for evaluation in evaluations:
+        dataset = by_key.get(evaluation.asset_check_key)
+        measured = (evaluation.metadata or {}).get(RISK_METADATA)
+        if dataset is not None and evaluation.passed and measured is not None:
+            risks[dataset] = measured.value
+    return risks
 
 
 def _in_persons(model: PublishedModel) -> str:
@@ -58,7 +72,8 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
         with warehouse.connect() as conn:
             # in persons with a person key, as the gate measured it; none when that relation is unusable (the
             # findings already say why), rather than a crash of the check
-            smallest = None if person_key_problems(conn, model) else measure_risk(conn, model)["smallest_group"]
+            risk = None if person_key_problems(conn, model) else measure_risk(conn, model)
+        smallest = risk["smallest_group"] if risk else None
         return dg.AssetCheckResult(
             passed=not findings,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -70,6 +85,9 @@ def _gate_check(model: PublishedModel, asset_key: dg.AssetKey, policy: Policy) -
                 # numbers, so that the UI plots them over the weeks
                 "findings_count": dg.MetadataValue.int(len(findings)),
                 **({"smallest_group": dg.MetadataValue.int(smallest)} if smallest is not None else {}),
+                # the whole measurement (sizes and shares, never a value): the export of the same run writes it
+                # into the privacy report rather than measuring the table it checked again (gate_risks)
+                **({RISK_METADATA: dg.MetadataValue.json(risk)} if risk is not None else {}),
             },
         )
 

@@ -132,10 +132,10 @@ def run_manifest(project_dir: Path, run_id: str) -> dict | None:
     gives each invocation the target path `<DBT_TARGET_PATH or target>/<op>-<run id[:7]>-<random>`.
     None when there is none."""
     import json
-    import os
 
-    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
-    target = target if target.is_absolute() else project_dir / target
+    from commons_assets.settings import get_settings
+
+    target = get_settings().dbt_target_dir(Path(project_dir))
     found = [p for p in target.glob(f"*-{run_id[:7]}-*/manifest.json") if p.is_file()]
     if not found:
         return None

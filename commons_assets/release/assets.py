@@ -21,6 +21,7 @@ from commons_assets.ledger import (
     record_published_usage,
 )
 from commons_assets.partitions import weekly_partitions
+from commons_assets.privacy.checks import gate_risks
 from commons_assets.privacy.policy import Policy
 from commons_assets.release.datagouv import (
     ENV_API_KEY,
@@ -178,6 +179,12 @@ def _row_counts(conn, policy: Policy) -> dict[str, int]:
     }
 
 
+def _gate_risks(context: dg.AssetExecutionContext, policy: Policy, model_keys: dict[str, dg.AssetKey]) -> dict:
+    """What the privacy gate of this run measured of each published table (empty when the export runs alone)."""
+    events = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return gate_risks([e.dagster_event.event_specific_data for e in events], model_keys, policy)
+
+
 def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="release_export",
@@ -202,7 +209,8 @@ def build_release_assets(policy: Policy, model_keys: dict[str, dg.AssetKey]) -> 
         with warehouse.connect() as conn:
             refuse_empty_release(week, _row_counts(conn, policy), config.allow_empty)
             week_dir = new_staging_dir(get_settings().export_staging_dir, context.run_id, week)
-            files, risks = export_release(conn, policy, week_dir, week, service=service, usage=usage)
+            measured = _gate_risks(context, policy, model_keys)
+            files, risks = export_release(conn, policy, week_dir, week, service=service, usage=usage, risks=measured)
         pause_for_tests("export")
         return dg.MaterializeResult(
             metadata={

@@ -55,6 +55,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from commons_assets import http
+from commons_assets.errors import CommonsError
 from commons_assets.release.licences import check_release_licence
 from commons_assets.settings import SettingsError
 
@@ -97,7 +98,7 @@ IDS_FILE_HEADER = """\
 """
 
 
-class DatagouvError(RuntimeError):
+class DatagouvError(CommonsError, RuntimeError):
     """data.gouv.fr refused or could not take the release; the message says which call and why, never the key."""
 
 

@@ -115,11 +115,13 @@ def export_release(
     service: Service | None = None,
     usage: list[UsageDataset] | None = None,
     pages: dict[str, dict] | None = None,
+    risks: dict[str, dict] | None = None,
 ) -> tuple[list[ExportedFile], dict]:
     """Write the whole release into `week_dir`: per dataset CSV, Parquet and Table Schema; then the privacy
     report, the data package, the French README, release.json and SHA256SUMS. Returns files and risk.
     `service`, `usage` and `pages` (each dataset's data.gouv.fr page, from the project's exposures) default to
-    what the dbt project in use declares."""
+    what the dbt project in use declares. `risks` ({dataset: measure_risk's result}) is what the gate of the same
+    run measured (release/assets.py); a dataset it lacks is measured here."""
     if service is None or usage is None:
         declared_service, declared_usage = service_and_usage(policy)
         service = declared_service if service is None else service
@@ -128,7 +130,7 @@ def export_release(
         from commons_assets.dbt.project import load_manifest
 
         pages = dataset_pages(load_manifest(), policy)
-    files, risks = [], {}
+    files, measured, risks = [], dict(risks or {}), {}
     for model in policy.published:
         exported = export_csv(conn, model, week_dir)
         folder = week_dir / model.dataset
@@ -137,7 +139,8 @@ def export_release(
             raise ExportError(f"export of {model.dataset}: Parquet and CSV row counts differ")
         write_json(folder / "schema.json", table_schema(model, service))
         files.append(exported)
-        risks[model.dataset] = measure_risk(conn, model)
+        # the same tables the gate measured in this run (the release lock holds from the build to the end)
+        risks[model.dataset] = measured.get(model.dataset) or measure_risk(conn, model)
     version = code_version()
     summaries = {dataset: french_summary(dataset, risk) for dataset, risk in risks.items()}
     usage_names = [u.model.dataset for u in usage]

@@ -228,10 +228,10 @@ def release_lock_resource() -> ReleaseLock:
 
 def pause_for_tests(stage: str) -> None:
     """Tests only (COMMONS_TEST_PAUSE_AT): stop here for ever, so that a test can kill the run at this stage."""
-    if os.environ.get(PAUSE_AT_SETTING) != stage:
+    settings = get_settings()
+    if settings.test_pause_at != stage:
         return
-    marker = os.environ.get(PAUSE_FILE_SETTING)
-    if marker:
-        Path(marker).write_text(f"{os.getpid()} {stage}\n", encoding="utf-8")
+    if settings.test_pause_file:
+        settings.test_pause_file.write_text(f"{os.getpid()} {stage}\n", encoding="utf-8")
     while True:
         time.sleep(60)

@@ -152,6 +152,20 @@ def facts_of(result, published_targets: list[str]) -> RunFacts:
     return facts
 
 
+def _traceback(error) -> str:
+    """A bug's traceback for the run's log, which the CLI asks to report: each exception of the chain with the
+    first line of its message (as the summary shows it) and its frames (file, line, code), never the rest of a
+    message, which a database error can fill with a row's values."""
+    lines = []
+    while error is not None:
+        head = (strip_ansi(error.message or "").strip().splitlines() or [""])[0]
+        head = re.sub(rf"^[\w.]*{re.escape(error.cls_name)}:\s*", "", head)
+        lines.append(f"    Traceback of {error.cls_name}: {head}")
+        lines += [f"    {line}" for frame in error.stack for line in strip_ansi(frame).rstrip().splitlines()]
+        error = error.cause
+    return "\n".join(lines)
+
+
 def render_event_log(entries) -> str:
     """The run's events (EventLogEntry), one line each, for the run's log: time, step, what happened."""
     lines = []
@@ -171,8 +185,13 @@ def render_event_log(entries) -> str:
             outcome = "passed" if evaluation.passed else "FAILED"
             text = f"check {key.asset_key.to_user_string()}:{key.name} {outcome}: {evaluation.description or ''}"
         error = getattr(data, "error", None)
+        trace = ""
         if error is not None:
             inner = _innermost(error)
             text += f" [{inner.cls_name}: {strip_ansi(inner.message).strip().splitlines()[0] if inner.message else ''}]"
-        lines.append(f"{when} {step} {kind}: {strip_ansi(text)}")
+            # a refusal, a failed dbt build or a step stopped by a blocking check is no bug: no traceback
+            expected = inner.cls_name in user_error_names() or inner.cls_name == DBT_FAILURE
+            if not expected and not inner.cls_name.startswith("DagsterAssetCheckFailedError"):
+                trace = "\n" + _traceback(error)
+        lines.append(f"{when} {step} {kind}: {strip_ansi(text)}{trace.rstrip()}")
     return "\n".join(lines) + "\n"

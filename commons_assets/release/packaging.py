@@ -14,6 +14,7 @@ from commons_assets.french import integer
 from commons_assets.privacy.policy import Policy, PublishedModel
 from commons_assets.release.licences import check_licence
 from commons_assets.service import Service
+from commons_assets.week import ISO_WEEK_PATTERN  # the period column of every published model
 
 # Rows per Parquet row group and per fetch: memory stays bounded whatever the size of the table.
 PARQUET_BATCH_ROWS = 50_000
@@ -49,8 +50,6 @@ def _arrow_type(data_type: str):
     }[_TABLE_SCHEMA_TYPES.get(data_type, "string")]
 
 
-# An ISO week as the engine writes it (commons_assets.week): the period column of every published model.
-ISO_WEEK_PATTERN = r"^\d{4}-W\d{2}$"
 # How an empty cell is written: a suppressed count (secret statistique) or a value emptied by the anonymisation.
 MISSING_VALUES = [""]
 

@@ -31,14 +31,14 @@ RELEASE_DOCUMENTS = (
 
 def temporal_coverage(conn, model: PublishedModel, week: str) -> tuple[dt.date, dt.date]:
     """From the Monday of the earliest week in the table to the Sunday of the released week."""
-    end = Week.parse(week).sunday
+    released = Week.parse(week)
     if not model.spec.period_column:
-        return end - dt.timedelta(days=6), end
+        return released.monday, released.sunday
     (first,) = conn.execute(
         sql.SQL("select min({c}) from {rel}").format(c=sql.Identifier(model.spec.period_column),
                                                      rel=sql.SQL(model.relation))
     ).fetchone()
-    return (Week.parse(first).monday if first else end - dt.timedelta(days=6)), end
+    return (Week.parse(first) if first else released).monday, released.sunday
 
 
 def dataset_publications(

@@ -44,9 +44,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commons_assets.errors import CommonsError, InputError
 from commons_assets.http import DeadlinePassed, GaveUp, HttpClient, HttpError, Refused
 from commons_assets.settings import SettingsError
-from commons_assets.week import Week
+from commons_assets.week import ISO_WEEK_PATTERN, Week
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ DEFAULT_DEADLINE = 600.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class MatomoError(RuntimeError):
+class MatomoError(CommonsError, RuntimeError):
     """Matomo could not be read; the message says which call and why, never the token."""
 
 
@@ -396,7 +397,7 @@ def load_rows(
     transaction: loading a week twice leaves one copy of it. Pass `week` to clear a week that Matomo returned
     no rows for. Returns the number of rows written."""
     if not _SCHEMA_NAME.match(schema):
-        raise ValueError(f"{schema!r} is not a valid schema name (lower case letters, digits and _)")
+        raise InputError(f"{schema!r} is not a valid schema name (lower case letters, digits and _)")
     rows = list(rows)
     weeks = {row.week for row in rows}
     if week is not None:
@@ -415,7 +416,7 @@ def load_rows(
             sql.SQL(
                 """
                     create table if not exists {table} (
-                        week text not null check (week ~ '^[0-9]{{4}}-W[0-9]{{2}}$'),
+                        week text not null check (week ~ {week_pattern}),
                         source text not null,
                         label_kind text not null check (label_kind in ({kinds})),
                         label text not null,
@@ -425,7 +426,11 @@ def load_rows(
                         loaded_at timestamptz not null default now()
                     )
                     """
-            ).format(table=table, kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS))
+            ).format(
+                table=table,
+                week_pattern=sql.Literal(ISO_WEEK_PATTERN),
+                kinds=sql.SQL(", ").join(sql.Literal(k) for k in LABEL_KINDS),
+            )
         )
         cur.execute(
             sql.SQL("comment on table {} is {}").format(

@@ -66,7 +66,7 @@ def _week_span_fr(week: str) -> str:
 
 
 def _short_week(week: str) -> str:
-    return "S" + week.split("-W")[1]
+    return f"S{Week.parse(week).number:02d}"
 
 
 @dataclass

@@ -75,10 +75,15 @@ def install_functions(conn) -> None:
     text = FUNCTIONS_SQL.read_text(encoding="utf-8")
     spellings = _first_name_spellings()
     marker = _installed_version(text, spellings)
-    checks = " and ".join(f"to_regprocedure('{SCHEMA}.{f}') is not null" for f in _REQUIRED_FUNCTIONS)
+    checks = sql.SQL(" and ").join(
+        sql.SQL("to_regprocedure({}) is not null").format(sql.Literal(f"{SCHEMA}.{f}")) for f in _REQUIRED_FUNCTIONS
+    )
+    schema, names = sql.Identifier(SCHEMA), sql.Identifier(SCHEMA, "first_names")
     current = conn.execute(
-        f"select coalesce(obj_description(to_regnamespace('{SCHEMA}'), 'pg_namespace') = %s "
-        f"and {checks} and to_regclass('{SCHEMA}.first_names') is not null, false)",
+        sql.SQL(
+            "select coalesce(obj_description(to_regnamespace({name}), 'pg_namespace') = %s "
+            "and {checks} and to_regclass({table}) is not null, false)"
+        ).format(name=sql.Literal(SCHEMA), checks=checks, table=sql.Literal(names.as_string())),
         (marker,),
     ).fetchone()[0]
     if current:
@@ -86,12 +91,13 @@ def install_functions(conn) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('commons_privacy.install_functions'))")
         conn.execute(text)
-        conn.execute(f"truncate {SCHEMA}.first_names")
-        with conn.cursor() as cursor, cursor.copy(f"copy {SCHEMA}.first_names (spelling) from stdin") as copy:
+        conn.execute(sql.SQL("truncate {}").format(names))
+        with conn.cursor() as cursor, cursor.copy(sql.SQL("copy {} (spelling) from stdin").format(names)) as copy:
             for spelling in spellings:
                 copy.write_row((spelling,))
-        conn.execute(f"analyze {SCHEMA}.first_names")
-        conn.execute(f"comment on schema {SCHEMA} is '{marker}'")
+        conn.execute(sql.SQL("analyze {}").format(names))
+        # a DDL statement takes no parameter: the marker goes in as a quoted literal
+        conn.execute(sql.SQL("comment on schema {} is {}").format(schema, sql.Literal(marker)))
 
 
 def scan_values(values: Iterable[str]) -> dict[str, int]:

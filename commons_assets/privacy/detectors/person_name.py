@@ -40,7 +40,8 @@ FALSE_VALUES = (
 )
 
 FIRST_NAMES_FILE = Path(__file__).with_name("data") / "first_names_fr.txt"
-# Filled by detectors.install_functions() with spellings(); read by the SQL predicate.
+# Filled by detectors.install_functions() with spellings(); read by the SQL predicate. A constant written as is
+# in the detectors' SQL text, like the functions' names: the schema functions.sql creates, never a setting.
 FIRST_NAMES_TABLE = "commons_privacy.first_names"
 
 
