@@ -171,7 +171,11 @@ def test_the_manifest_is_parsed_where_it_is_loaded_from_whatever_dbt_target_path
     from commons_assets.dbt.project import ensure_manifest, load_manifest
 
     project = tmp_path / "service"
-    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(BUNDLED_DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    # moved out of the repository, the project names the privacy package as a service's own does (init writes it)
+    (project / "packages.yml").write_text(
+        "packages:\n  - local: \"{{ env_var('COMMONS_PRIVACY_PACKAGE_DIR') }}\"\n", encoding="utf-8"
+    )
     monkeypatch.setenv("COMMONS_DBT_PROJECT_DIR", str(project))
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))  # a person's own setting for their dbt
     assert ensure_manifest() == project / "target" / "manifest.json"
