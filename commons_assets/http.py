@@ -113,9 +113,16 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _DeadlineReached(_Transient):
+    """A try that would start after the deadline: a sleep may overrun it by a few milliseconds."""
+
+
 @dataclass
 class _CallState:
     refused_delay: float | None = None
+    # the last failure that came from the server or the network: what the final message names, even when the
+    # last try found the deadline already passed
+    last_reason: str | None = None
 
 
 def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -215,7 +222,10 @@ class HttpClient:
         def attempt() -> Any:
             try:
                 return self._once(method, url, what, json, body, headers, accept)
-            except _Transient:
+            except _DeadlineReached:
+                raise
+            except _Transient as err:
+                state.last_reason = err.reason
                 if on_transient is not None:
                     found = on_transient()
                     if found is not None:
@@ -238,15 +248,24 @@ class HttpClient:
             return retrying(attempt)
         except _Transient as err:
             attempts = retrying.statistics.get("attempt_number", 1)
-            if state.refused_delay is not None:
+            reason = err.reason
+            if isinstance(err, _DeadlineReached) and state.last_reason is not None:
+                attempts -= 1  # the last "try" never reached the server
+                reason = state.last_reason
+            if isinstance(err, _DeadlineReached):
                 message = (
-                    f"{what} failed {attempts} time(s), last with {err.reason}; gave up: the next try, in "
+                    f"{what} failed {attempts} time(s), last with {reason}; gave up: the {self.deadline_s:g} s "
+                    "deadline passed"
+                )
+            elif state.refused_delay is not None:
+                message = (
+                    f"{what} failed {attempts} time(s), last with {reason}; gave up: the next try, in "
                     f"{state.refused_delay:.1f} s, would pass the {self.deadline_s:g} s deadline"
                 )
             else:
-                message = f"{what} failed after {attempts} attempts: {err.reason}"
+                message = f"{what} failed after {attempts} attempts: {reason}"
             raise GaveUp(
-                self.redact(message), attempts=attempts, reason=self.redact(err.reason), next_delay=state.refused_delay
+                self.redact(message), attempts=attempts, reason=self.redact(reason), next_delay=state.refused_delay
             ) from None
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
@@ -277,7 +296,7 @@ class HttpClient:
     def _once(self, method, url, what, json, body, headers, accept):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise _Transient(f"the {self.deadline_s:g} s deadline passed")
+            raise _DeadlineReached(f"the {self.deadline_s:g} s deadline passed")
         data = body() if callable(body) else body
         connect, read = min(self.connect_timeout, remaining), min(self.read_timeout, remaining)
         try:

@@ -217,6 +217,20 @@ def test_endless_dropped_connections_give_up_naming_them(server):
     assert len(server.requests_to("/a")) >= 2
 
 
+def test_a_sleep_that_overruns_the_deadline_still_names_the_last_failure(server, monkeypatch):
+    # A busy machine wakes a sleeping client late: its next try finds the deadline passed before it starts. The
+    # message must still say what failed (here a dropped connection), not only that time ran out.
+    server.script("/a", Step(drop=True))
+    real_sleep = time.sleep
+    with _client(deadline_s=1, backoff=0.1, backoff_cap=0.2) as client:
+        monkeypatch.setattr(time, "sleep", lambda s: real_sleep(max(s, client.deadline - time.monotonic() + 0.01)))
+        with pytest.raises(http.GaveUp) as info:
+            client.request("GET", server.url + "/a")
+    message = str(info.value)
+    assert "dropped connection" in message and "1 s deadline passed" in message, message
+    assert "failed 1 time(s)" in message and len(server.requests_to("/a")) == 1
+
+
 def test_a_timeout_is_retried(server):
     server.script("/a", Step(200, '{"late": 1}', delay=1.0), Step(200, '{"ok": 1}'))
     with _client(read_timeout=0.3) as client:
