@@ -97,8 +97,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _versioned(item_or_function) -> bool:
     """Does this test run on every PostgreSQL version? End-to-end tests and those marked `pg_matrix` do, except
     those whose subject is the UI, data.gouv.fr, or is not our SQL on each version (`one_version`: the README's
-    guide followed step by step, the second example's blocking cases, the benchmark, the lock race, whose SQL
-    other tests run on both)."""
+    guide followed step by step, the second example's blocking cases, the benchmark, a project moved elsewhere,
+    whose SQL other tests run on both)."""
     marks = {m.name for m in item_or_function.iter_markers()}
     return bool(marks & {"e2e", "pg_matrix"}) and not marks & set(_NOT_VERSIONED)
 

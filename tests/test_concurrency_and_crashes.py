@@ -89,8 +89,6 @@ def _assert_whole_and_recorded(target: Path, week: str, db) -> None:
     assert not [p.name for p in target.iterdir() if p.name.startswith(".")]
 
 
-# an advisory lock behaves the same on every supported version: the race is the subject, not the SQL
-@pytest.mark.one_version
 def test_two_overlapping_releases_run_one_after_the_other(warehouse_info, demo_counts, tmp_path):
     target = tmp_path / "releases"
     clock = {"COMMONS_TODAY": "2026-11-30"}  # W48 is complete too
@@ -156,8 +154,6 @@ def test_a_run_killed_at_each_stage_is_cleaned_up_and_the_next_run_publishes_a_w
     assert statuses.count(dg.DagsterRunStatus.FAILURE) >= len(stages)
 
 
-# a refusal before any SQL of the release: the version does not matter
-@pytest.mark.one_version
 def test_a_week_without_data_is_refused_unless_allowed(fresh_demo, db, tmp_path, capsys):
     # A week before the first one the service declares is refused before any work (test_operations.py); a
     # releasable week can still hold nothing, e.g. a source emptied by a failed import: refused, not published.
