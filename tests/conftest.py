@@ -60,11 +60,6 @@ def pytest_configure(config: pytest.Config) -> None:
     explicit = any(arg.startswith(("--dist", "-d")) for arg in config.invocation_params.args)
     if getattr(config.option, "dist", "no") == "load" and not explicit:
         config.option.dist = "loadgroup"
-    # xdist hands out groups with the most tests first, which leaves the end-to-end ones (a few tests, minutes
-    # each) for last, and one worker idle while the other finishes them. Keep the order set in
-    # pytest_collection_modifyitems instead: the long groups first, the many short tests filling in after.
-    if not any(arg.startswith("--loadscope-reorder") for arg in config.invocation_params.args):
-        config.option.loadscopereorder = False
     # The controller (or a run without xdist) makes the run folder; workers inherit the variable when spawned.
     if not hasattr(config, "workerinput") and not os.environ.get(pg_servers.RUN_DIR_SETTING):
         root = Path(tempfile.mkdtemp(prefix="commons-tests-"))
@@ -129,17 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if "fresh_demo" in names and not shares_module_state:
                 continue
             _join_group(item, f"{item.nodeid.split('::')[0]}:pg{version}")
-    # Longest first (see pytest_configure): whole releases, then udata (its virtualenv may still be building in
-    # the background), then the rest. A stable sort: within each kind, the collection order.
-    items.sort(key=_expected_length)
     return result
-
-
-def _expected_length(item: pytest.Item) -> int:
-    marks = {m.name for m in item.iter_markers()}
-    if "e2e" in marks and "datagouv" not in marks:
-        return 0
-    return 1 if "datagouv" in marks else 2
 
 
 def _join_group(item: pytest.Item, group: str) -> None:
