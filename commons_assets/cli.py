@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the demo service « Signalo »")
+    demo = sub.add_parser("demo", help="the bundled demo service (the dbt project in dbt_project/)")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     seed = demo_sub.add_parser("seed", help="(re)create the demo service's database, deterministically")
     seed.add_argument("--users", type=int, default=20_000)

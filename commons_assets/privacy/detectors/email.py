@@ -9,7 +9,7 @@ DESCRIPTION = "E-mail addresses, plain (jean@exemple.fr) or obfuscated ([at], (a
 LABELS = ("email", "e-mail", "mail", "courriel", "adresse_mail", "contact")
 TRUE_VALUES = (
     "jean.dupont@exemple.fr",
-    "Contact : Marie.Claire+signalement@mairie.exemple.gouv.fr merci",
+    "Contact : Marie.Claire+demande@mairie.exemple.gouv.fr merci",
     "JEAN.DUPONT@EXEMPLE.FR",
     "jean.dupont [at] exemple [dot] fr",
     "jean.dupont(at)exemple.fr",

@@ -22,7 +22,7 @@ TRUE_VALUES = (
     "97400 Saint-Denis",
 )
 FALSE_VALUES = (
-    "12 signalements",
+    "12 demandes",
     "3 places de parking",
     "1 place de parking libre",
     "1 cours annulé",

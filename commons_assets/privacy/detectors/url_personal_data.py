@@ -9,7 +9,7 @@ DESCRIPTION = "URLs carrying personal data or credentials in parameters (?email=
 LABELS = ("url", "uri", "referer", "referrer", "page", "path", "lien", "link", "landing_page")
 TRUE_VALUES = (
     "https://exemple.gouv.fr/suivi?email=jean.dupont%40exemple.fr",
-    "/api/signalements?id=12&token=abc123def",
+    "/api/demandes?id=12&token=abc123def",
     "https://exemple.gouv.fr/rappel?tel=0612345678",
     "https://exemple.gouv.fr/profil?nom=Dupont&prenom=Jean",
     "https://exemple.gouv.fr/app#access_token=ya29.a0AfH6SM",
@@ -21,12 +21,12 @@ TRUE_VALUES = (
 )
 FALSE_VALUES = (
     "https://exemple.gouv.fr/carte?zoom=12&categorie=voirie",
-    "https://exemple.gouv.fr/signalements?page=2",
+    "https://exemple.gouv.fr/demandes?page=2",
     "https://exemple.gouv.fr/faq#nom",
     "https://exemple.gouv.fr/?email=",
     "consultation_carte",
     "https://exemple.gouv.fr/stats?semaine=2026-W47",
-    "https://exemple.gouv.fr/signalement?id=123",
+    "https://exemple.gouv.fr/demande?id=123",
     "https://exemple.gouv.fr/recherche?sort_key=date&name_filter=voirie",
     "email",
 )
