@@ -158,6 +158,21 @@ def recover(conn, *, instance, label: str, run_id: str, say) -> None:
         say(f"unfinished publication of run {dead_run}: {action}")
 
 
+@contextlib.contextmanager
+def _held(info, application_name: str, schema: str, wait_s: float, say) -> Iterator[tuple[object, float]]:
+    """The release lock of `schema`, held on a connection of its own named `application_name` (which tells the
+    waiting side who holds it); yields the connection and the seconds waited, and releases the lock on exit."""
+    import psycopg
+
+    with psycopg.connect(info.conninfo(), autocommit=True, application_name=application_name) as conn:
+        waited = acquire(conn, schema, wait_s, say=say)
+        try:
+            yield conn, waited
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("select pg_advisory_unlock_all()")
+
+
 class ReleaseLock(dg.ConfigurableResource):
     """Holds the warehouse's release lock for the whole run (see the module's docstring). `url` as the
     warehouse resource's: None means COMMONS_WAREHOUSE_URL or the embedded server."""
@@ -166,8 +181,6 @@ class ReleaseLock(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[ReleaseLock]:
-        import psycopg
-
         settings = get_settings()
         info = resolve(self.url)
         check_reachable(info)
@@ -180,19 +193,15 @@ class ReleaseLock(dg.ConfigurableResource):
                 log.info(message)
             print(message, file=sys.stderr)
 
-        with psycopg.connect(info.conninfo(), autocommit=True, application_name=_APPLICATION_PREFIX + run_id) as conn:
-            waited = acquire(conn, settings.dbt_target_schema, settings.release_lock_wait_s, say=say)
+        schema = settings.dbt_target_schema
+        with _held(info, _APPLICATION_PREFIX + run_id, schema, settings.release_lock_wait_s, say) as (conn, waited):
             if log is not None:
-                log.info(f"release lock of schema {settings.dbt_target_schema!r} taken after {waited:.1f} s of waiting")
+                log.info(f"release lock of schema {schema!r} taken after {waited:.1f} s of waiting")
             instance = context.instance
             if instance is not None and context.run is not None:
                 instance.add_run_tags(run_id, {LOCK_TAG: label})
             recover(conn, instance=instance, label=label, run_id=run_id, say=say)
-            try:
-                yield self
-            finally:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("select pg_advisory_unlock_all()")
+            yield self
 
 
 def dbt_needs_lock(dbt_args: list[str]) -> bool:
@@ -206,15 +215,8 @@ def held_for_dbt(info, schema: str, wait_s: float, say=print) -> Iterator[None]:
     """The release lock, for an analyst's `commons-assets dbt build` (or run, seed, run-operation…): it rebuilds the
     tables a release reads, so it must not run between a release's gate and its export. It waits for a running
     release, and a release started meanwhile waits for it, naming it."""
-    import psycopg
-
-    with psycopg.connect(info.conninfo(), autocommit=True, application_name=DBT_APPLICATION) as conn:
-        acquire(conn, schema, wait_s, say=say)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("select pg_advisory_unlock_all()")
+    with _held(info, DBT_APPLICATION, schema, wait_s, say):
+        yield
 
 
 def release_lock_resource() -> ReleaseLock:
