@@ -17,7 +17,7 @@ Where each category of REDTEAM.md is proven:
 | #  | category                                   | proven by                                                         |
 |----|--------------------------------------------|-------------------------------------------------------------------|
 | 1  | emails, plain and obfuscated               | test_detectors.py::test_red_team_variant_* (1-email);             |
-|    |                                            | here: test_a_detector_finding_blocks_the_release (e2e)            |
+|    |                                            | here: test_a_detector_a_hostile_value_and_source_identifiers_*    |
 | 2  | phone numbers, every format, overseas      | test_detectors.py::test_red_team_variant_* (2-phone);             |
 |    |                                            | here: test_a_value_outside_the_accepted_values_blocks_the_release |
 | 3  | NIR, key checked, 2A/2B, wrong key         | test_detectors.py (3-nir variants and near misses,                |
@@ -47,7 +47,8 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_gate.py::test_a_release_id_that_is_not_a_random_uuid_blocks, |
 |    |                                            | test_gate.py::test_source_values_in_a_plain_column_are_found;     |
 |    |                                            | here: test_an_id_reused_from_the_last_release_blocks_the_release, |
-|    |                                            | test_a_source_identifier_* (a hash of an email);                  |
+|    |                                            | test_a_detector_a_hostile_value_and_source_identifiers_* (a hash  |
+|    |                                            | of an email);                                                     |
 |    |                                            | test_consecutive_releases.py (records added between releases)     |
 | 16 | leaks through artefacts, secrets           | here: _assert_nowhere_in_artefacts after every e2e case (and      |
 |    |                                            | test_the_artefact_search_finds_a_planted_value_*); test_gate.py   |
@@ -64,11 +65,11 @@ Where each category of REDTEAM.md is proven:
 | 19 | declared but not detected (lineage)        | test_lineage.py (free text planted in an innocent demo column,    |
 |    |                                            | compiled demo SQL); end to end (validate, the second example):    |
 |    |                                            | test_example_gate.py::test_a_free_text_column_published_as_*;     |
-|    |                                            | the source_identifier case here covers values copied verbatim or  |
-|    |                                            | hashed from direct identifiers                                    |
+|    |                                            | test_a_detector_a_hostile_value_and_source_identifiers_* covers   |
+|    |                                            | values copied verbatim or hashed from direct identifiers          |
 | 20 | hostile values for reusers                 | test_gate.py::test_hostile_text_* (each value of the issue, near  |
-|    |                                            | misses -12.5, a@b); here:                                         |
-|    |                                            | test_a_spreadsheet_formula_in_a_published_label_blocks_the_release|
+|    |                                            | misses -12.5, a@b); here (a spreadsheet formula in a label):      |
+|    |                                            | test_a_detector_a_hostile_value_and_source_identifiers_*          |
 |    |                                            | (values of 100,000 characters: test_gate.py::test_hostile_text_*  |
 |    |                                            | [hundred_thousand_characters], kind length, near miss 32,767)     |
 | 21 | implausible values                         | here: test_implausible_source_values_block_the_release_each_named |
@@ -172,36 +173,6 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 # --- blocked: one case per check kind ---------------------------------------------------------------------
 
 
-@pytest.mark.e2e
-def test_a_detector_finding_blocks_the_release(fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory):
-    # a back-office edit of a category label: the one free-text path from the source to a published column
-    value = "jeanne.dupond@exemple.fr"
-    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
-    target, before = _target(tmp_path)
-
-    code, out, err = _release(DEMO_WEEK, target, capsys)
-
-    _assert_blocked(code, out, err, target, before, [value], "[detectors:email]", "reports_anonymised.categorie")
-    assert _findings(err) == {("detectors:email", "reports_anonymised.categorie")}, err
-    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
-
-
-@pytest.mark.e2e
-def test_a_spreadsheet_formula_in_a_published_label_blocks_the_release(
-    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
-):
-    # 20: a category label a spreadsheet would run when a reuser opens the CSV
-    value = '=HYPERLINK("http://x","y")'
-    db.execute(f"update {S}.categories set label = %s where category_code = 'voirie'", (value,))
-    target, before = _target(tmp_path)
-
-    code, out, err = _release(DEMO_WEEK, target, capsys)
-
-    _assert_blocked(code, out, err, target, before, [value], "[hostile_text]", "reports_anonymised.categorie")
-    assert ("hostile_text", "reports_anonymised.categorie") in _findings(err), err
-    _assert_nowhere_in_artefacts([value], commons_env, tmp_path_factory)
-
-
 # 21: values the service cannot have recorded, each caught by a plausibility test of the privacy package applied
 # in the sources yml (dbt_package/tests/generic/plausible.sql): (table.column, test, the planting SQL).
 IMPLAUSIBLE = [
@@ -244,30 +215,40 @@ SOURCE_COPIES = {
     # a hash of an email: a pseudonym, reversible by hashing every plausible email
     "hash_of_email": f"select md5(email) from {S}.users order by user_id limit 1",
 }
-# Each copy in the label of a category of its own, both frequent enough to be published: one release proves both
-# (the finding counts two values), instead of one release each.
+# The three kinds of check that read the published values (detectors, hostile text, source identifiers), each
+# planted in the label of a category of its own — a back-office edit of a label is the one free-text path from
+# the source to a published column — and every one of these categories is frequent enough to be published. One
+# release proves the three kinds: each finding is asserted on a line of its own, with its count, so that no
+# plant can hide another's; one release per kind would cost two more releases on each PostgreSQL version.
+DETECTED_EMAIL = ("proprete", "jeanne.dupond@exemple.fr")
+# 20: a category label a spreadsheet would run when a reuser opens the CSV
+SPREADSHEET_FORMULA = ("depot_sauvage", '=HYPERLINK("http://x","y")')
 SOURCE_COPY_CATEGORIES = {"last_name": "voirie", "hash_of_email": "eclairage"}
 
 
 @pytest.mark.e2e
-def test_a_source_identifier_in_a_published_column_blocks_the_release(
+def test_a_detector_a_hostile_value_and_source_identifiers_each_block_the_release(
     fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
 ):
-    values = []
+    plants = [DETECTED_EMAIL, SPREADSHEET_FORMULA]
     for copy, category in SOURCE_COPY_CATEGORIES.items():
         (value,) = db.execute(SOURCE_COPIES[copy]).fetchone()
+        plants.append((category, value))
+    for category, value in plants:
         db.execute(f"update {S}.categories set label = %s where category_code = %s", (value, category))
-        values.append(value)
+    values = [value for _, value in plants]
     target, before = _target(tmp_path)
 
     code, out, err = _release(DEMO_WEEK, target, capsys)
 
+    column = "reports_anonymised.categorie"
+    # the detectors and hostile_text count published rows (every report of that category), source_identifier
+    # counts distinct values
+    _assert_blocked(code, out, err, target, before, values, "[detectors:email]", f"{column}:", "look like email")
+    assert _one_line_names(err, "[hostile_text]", f"{column}:", "hostile value(s) (formula:"), err
     # both copies found: the copied name and the hash of an email, two values of the source's users
-    _assert_blocked(
-        code, out, err, target, before, values, "[source_identifier]", "reports_anonymised.categorie: 2 value(s)",
-        "source's users",
-    )
-    assert ("source_identifier", "reports_anonymised.categorie") in _findings(err), err
+    assert _one_line_names(err, "[source_identifier]", f"{column}: 2 value(s)", "source's users"), err
+    assert _findings(err) == {("detectors:email", column), ("hostile_text", column), ("source_identifier", column)}, err
     _assert_nowhere_in_artefacts(values, commons_env, tmp_path_factory)
 
 
