@@ -24,25 +24,25 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_nir_key_is_checked, test_corsican_nir_is_flagged)            |
 | 4  | IBAN                                       | test_detectors.py (4-iban, test_a_valid_iban_with_one_character_*)|
 | 5  | IPv4/IPv6 alone, in a URL, in a user agent | test_detectors.py (5-ip); here, by design (user agent, signup_ip): |
-|    |                                            | test_planted_values_are_never_selected_generalised_or_mapped_*;   |
+|    |                                            | test_planted_values_and_rare_people_are_never_published_*;        |
 |    |                                            | test_release.py::test_no_direct_identifier_reaches_any_output     |
 | 6  | vehicle plates                             | test_detectors.py (6-plate)                                       |
 | 7  | coordinates with 3+ decimals               | test_detectors.py (7-coordinates); here: by design (exact         |
-|    |                                            | coordinates never selected), test_planted_values_are_never_*      |
+|    |                                            | coordinates never selected), test_planted_values_and_rare_*       |
 | 8  | names and addresses                        | test_detectors.py (8-name, 8-address); here: by design (name col),|
-|    |                                            | test_planted_values_are_never_*                                   |
+|    |                                            | test_planted_values_and_rare_*                                    |
 | 9  | dates of birth, exact timestamps           | test_detectors.py (9-date); here: by design (exact birth date),   |
-|    |                                            | test_planted_values_are_never_*                                   |
+|    |                                            | test_planted_values_and_rare_*                                    |
 | 10 | URLs carrying personal data                | test_detectors.py (10-url); here: by design (event URLs),         |
-|    |                                            | test_planted_values_are_never_*                                   |
+|    |                                            | test_planted_values_and_rare_*                                    |
 | 11 | schema drift                               | test_policy.py (unclassified columns);                            |
 |    |                                            | here: test_a_new_source_column_blocks_the_release                 |
 | 12 | rare combinations                          | test_gate.py::test_k_anonymity_fires_*, test_k_anonymity_lets_*;  |
-|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+|    |                                            | here: test_planted_values_and_rare_people_are_never_published_*   |
 | 13 | inference (everyone shares the status)     | test_gate.py::test_l_diversity_fires_*, test_l_diversity_lets_*;  |
-|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+|    |                                            | here: test_planted_values_and_rare_people_are_never_published_*   |
 | 14 | small cells, cells totals would reveal     | test_gate.py::test_small_cells_*, test_secondary_suppression_*;   |
-|    |                                            | here: test_rare_combinations_inference_and_small_cells_*          |
+|    |                                            | here: test_planted_values_and_rare_people_are_never_published_*   |
 | 15 | linkage across releases, hashed ids        | test_gate.py::test_cross_release_*,                               |
 |    |                                            | test_gate.py::test_a_release_id_that_is_not_a_random_uuid_blocks, |
 |    |                                            | test_gate.py::test_source_values_in_a_plain_column_are_found;     |
@@ -342,24 +342,6 @@ BY_DESIGN = [
 ]
 
 
-@pytest.mark.e2e
-def test_planted_values_are_never_selected_generalised_or_mapped_by_design(
-    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
-):
-    for _, plant, value in BY_DESIGN:
-        db.execute(plant.format(s=S), {"v": value})
-    values = sorted({value for _, _, value in BY_DESIGN})
-
-    code, out, err = _release(DEMO_WEEK, tmp_path, capsys)
-
-    assert code == 0, out + err
-    published = published_text(tmp_path / DEMO_WEEK)
-    assert published.count("\n") > 100, "the release is nearly empty: nothing would be found in it"
-    assert not [name for name, _, value in BY_DESIGN if value in published]
-    assert not [value for value in values if value in out + err]
-    _assert_nowhere_in_artefacts(values, commons_env, tmp_path_factory)
-
-
 def _plant_rare_people(db) -> dict:
     """12: one 97-year-old in the smallest commune, a category with a single report; 13: every report of the
     released week in its most common category shares one status; 14: a feature used three times only."""
@@ -397,13 +379,27 @@ def _plant_rare_people(db) -> dict:
 
 
 @pytest.mark.e2e
-def test_rare_combinations_inference_and_small_cells_are_suppressed_by_design(fresh_demo, db, tmp_path, capsys):
+def test_planted_values_and_rare_people_are_never_published_by_design(
+    fresh_demo, db, tmp_path, capsys, commons_env, tmp_path_factory
+):
+    """Both kinds of by-design case in one release (they touch different rows, and each assertion reads the
+    published files): values that are never selected, generalised or mapped (5, 7-10), and people whom
+    generalisation and suppression hide (12-14)."""
+    for _, plant, value in BY_DESIGN:
+        db.execute(plant.format(s=S), {"v": value})
+    values = sorted({value for _, _, value in BY_DESIGN})
     planted = _plant_rare_people(db)
 
     code, out, err = _release(DEMO_WEEK, tmp_path, capsys)
 
     assert code == 0, out + err
     week = tmp_path / DEMO_WEEK
+    # 5, 7-10: the planted values are nowhere, neither in the files nor in what the run printed or left
+    published = published_text(week)
+    assert published.count("\n") > 100, "the release is nearly empty: nothing would be found in it"
+    assert not [name for name, _, value in BY_DESIGN if value in published]
+    assert not [value for value in values if value in out + err]
+    _assert_nowhere_in_artefacts(values, commons_env, tmp_path_factory)
     # 12. cohorts: every published cell holds k people or more; the planted person's cell (alone in the
     # source) is not there; no band reveals an exact age of 90 or more
     cohorts = _read_csv(week / "cohortes-usagers" / "cohortes-usagers.csv")
