@@ -56,7 +56,7 @@ Where each category of REDTEAM.md is proven:
 |    |                                            | test_datagouv.py / test_matomo.py (API key and token redacted)    |
 | 17 | subtraction of consecutive releases        | test_gate.py::test_subtraction_* (moves of 1..k−1 block, 0 and    |
 |    |                                            | ≥ k pass, hidden cells, covered periods only);                    |
-|    |                                            | test_subtraction_releases.py (W47 then W48 with the four changes  |
+|    |                                            | test_consecutive_releases.py (W47 then W48 with the four changes  |
 |    |                                            | to the past: absorbed by frozen weeks); dbt unit tests            |
 |    |                                            | *_published_weeks_are_frozen; test_consecutive_releases.py        |
 | 18 | people, not rows                           | test_gate.py (11 rows of 3 people block, 11 people pass; cells);  |
