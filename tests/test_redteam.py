@@ -218,8 +218,9 @@ SOURCE_COPIES = {
 # The three kinds of check that read the published values (detectors, hostile text, source identifiers), each
 # planted in the label of a category of its own — a back-office edit of a label is the one free-text path from
 # the source to a published column — and every one of these categories is frequent enough to be published. One
-# release proves the three kinds: each finding is asserted on a line of its own, with its count, so that no
-# plant can hide another's; one release per kind would cost two more releases on each PostgreSQL version.
+# release proves the three kinds: each finding is asserted on a line of its own (the source identifiers with
+# their count of distinct values), and the set of findings exactly, so that no plant can hide another's; one
+# release per kind would cost two more releases on each PostgreSQL version.
 DETECTED_EMAIL = ("proprete", "jeanne.dupond@exemple.fr")
 # 20: a category label a spreadsheet would run when a reuser opens the CSV
 SPREADSHEET_FORMULA = ("depot_sauvage", '=HYPERLINK("http://x","y")')
